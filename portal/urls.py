@@ -1,0 +1,19 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from accounts.views import LoginView
+from core.views import healthz
+
+urlpatterns = [
+    path("login/", LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("healthz", healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("", include("dashboard.urls")),
+    path("", include("accounts.urls")),
+    path("", include("sites.urls")),
+    path("uploads/", include("uploads.urls")),
+]
+# Uploaded files are never served from MEDIA_URL: they belong to one organization,
+# and their downloads go through views that check it.

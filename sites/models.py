@@ -1,0 +1,141 @@
+import zoneinfo
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from accounts.fields import EncryptedTextField
+from accounts.models import Organization
+
+
+def validate_timezone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"{value!r} is not an IANA time zone (e.g. Europe/Dublin, America/New_York).")
+
+
+class SyncStatus(models.TextChoices):
+    """Where an object stands at WattCarbon. Only services move it."""
+
+    NOT_SYNCED = "not_synced", "Not synced"
+    PENDING = "pending", "Pending"
+    SYNCING = "syncing", "Syncing"
+    SYNCED = "synced", "Synced"
+    FAILED = "failed", "Failed"
+
+
+class Site(models.Model):
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="sites")
+    name = models.CharField(max_length=200)
+    custom_id = models.CharField("custom id", max_length=100, blank=True)
+    street = models.CharField(max_length=200, blank=True)
+    city = models.CharField(max_length=100, blank=True)
+    state = models.CharField(max_length=100, blank=True)
+    country = models.CharField(max_length=2, default="US", help_text="ISO 3166 two-letter code.")
+    postal_code = models.CharField(max_length=20, blank=True)
+    latitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
+    longitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
+    # The local time of Wattics packets comes from here.
+    timezone = models.CharField(max_length=64, validators=[validate_timezone], help_text="IANA time zone.")
+    utility = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "name"], name="site_unique_name_per_org"),
+            models.UniqueConstraint(
+                fields=["organization", "custom_id"],
+                condition=~models.Q(custom_id=""),
+                name="site_unique_custom_id_per_org",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MeterType(models.TextChoices):
+    ELECTRICITY = "electricity", "Electricity"
+    GAS = "gas", "Gas"
+    WATER = "water", "Water"
+    HEAT = "heat", "Heat"
+    TEMPERATURE = "temperature", "Temperature"
+    PRODUCTION = "production", "Production"
+    OTHER = "other", "Other"
+
+
+class PacketFormat(models.TextChoices):
+    ELECTRICAL = "electrical", "Electrical (pC_1 … v_23)"
+    SINGLE_VALUE = "single_value", "Single value"
+
+
+class Meter(models.Model):
+    # The organization is repeated from the site so every query can scope on it directly.
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="meters")
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="meters")
+    name = models.CharField(max_length=200)
+    meter_type = models.CharField(max_length=16, choices=MeterType.choices, default=MeterType.ELECTRICITY)
+    unit = models.CharField(max_length=16, default="kWh")
+    interval_minutes = models.PositiveIntegerField(
+        default=15, help_text="Expected reading interval in minutes (1440 for daily)."
+    )
+    wattics_stream_id = models.CharField("Wattics data stream id", max_length=100, blank=True)
+    wattics_format = models.CharField(max_length=16, choices=PacketFormat.choices, default=PacketFormat.ELECTRICAL)
+    # Wattics credentials "can be agreed per meter": these override the organization's.
+    wattics_username = models.CharField(max_length=200, blank=True)
+    wattics_password = EncryptedTextField(blank=True)
+    wattcarbon_id = models.CharField("WattCarbon meter id", max_length=64, blank=True)
+    wattcarbon_status = models.CharField(max_length=16, choices=SyncStatus.choices, default=SyncStatus.NOT_SYNCED)
+    wattcarbon_error = models.TextField(blank=True)
+    wattcarbon_synced_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["site__name", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["site", "name"], name="meter_unique_name_per_site"),
+            models.UniqueConstraint(
+                fields=["organization", "wattics_stream_id"],
+                condition=~models.Q(wattics_stream_id=""),
+                name="meter_unique_stream_per_org",
+            ),
+            models.CheckConstraint(condition=models.Q(interval_minutes__gt=0), name="meter_interval_positive"),
+            models.CheckConstraint(
+                condition=models.Q(wattcarbon_status__in=SyncStatus.values), name="meter_sync_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.site.name} / {self.name}" if self.site_id else self.name
+
+
+class Device(models.Model):
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="devices")
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="devices")
+    name = models.CharField(max_length=200)
+    custom_id = models.CharField("custom id", max_length=100)
+    # A key of sites.methodologies.METHODOLOGIES; its own fields live in `fields`.
+    kind = models.CharField(max_length=64)
+    meters = models.ManyToManyField(Meter, related_name="devices", blank=True)
+    commenced_operation_date = models.DateField()
+    owner_name = models.CharField(max_length=200, blank=True)
+    utility = models.CharField(max_length=200, blank=True)
+    external_registry_name = models.CharField(max_length=100, blank=True)
+    external_registry_id = models.CharField(max_length=100, blank=True)
+    fields = models.JSONField(default=dict, blank=True)
+    wattcarbon_id = models.CharField("WattCarbon device id", max_length=64, blank=True)
+    wattcarbon_status = models.CharField(max_length=16, choices=SyncStatus.choices, default=SyncStatus.NOT_SYNCED)
+    wattcarbon_error = models.TextField(blank=True)
+    wattcarbon_synced_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["site__name", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "custom_id"], name="device_unique_custom_id_per_org"),
+            models.CheckConstraint(
+                condition=models.Q(wattcarbon_status__in=SyncStatus.values), name="device_sync_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,156 @@
+from django.conf import settings
+from django.db import models
+
+from accounts.models import Organization
+from sites.models import Meter
+
+
+class UploadStatus(models.TextChoices):
+    """An upload's own life; each delivery to a vendor has its own status."""
+
+    RECEIVED = "received", "Received"
+    PARSING = "parsing", "Parsing"
+    NEEDS_MAPPING = "needs_mapping", "Needs column mapping"
+    VALIDATED = "validated", "Validated: awaiting confirmation"
+    INVALID = "invalid", "Invalid: nothing to push"
+    STORED = "stored", "Stored"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Target(models.TextChoices):
+    WATTCARBON_INTERVALS = "wattcarbon_intervals", "WattCarbon intervals"
+    WATTCARBON_BILLS = "wattcarbon_bills", "WattCarbon bills"
+    WATTICS = "wattics", "Wattics packets"
+
+
+class Upload(models.Model):
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="uploads")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="uploads"
+    )
+    # Set when every row is for one meter; a file with a meter column leaves it empty.
+    meter = models.ForeignKey(Meter, on_delete=models.SET_NULL, null=True, blank=True, related_name="uploads")
+    file = models.FileField(upload_to="uploads/%Y/%m/", max_length=300)
+    original_name = models.CharField(max_length=255)
+    size_bytes = models.BigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=16, choices=UploadStatus.choices, default=UploadStatus.RECEIVED)
+    targets = models.JSONField(default=list, blank=True)
+    # Source column -> meaning, chosen by detection or by the user in the mapping step.
+    column_mapping = models.JSONField(default=dict, blank=True)
+    # Parser options found or chosen: delimiter, encoding, compression, meter column key.
+    options = models.JSONField(default=dict, blank=True)
+    rows_total = models.PositiveIntegerField(default=0)
+    rows_valid = models.PositiveIntegerField(default=0)
+    rows_invalid = models.PositiveIntegerField(default=0)
+    rows_stored = models.PositiveIntegerField(default=0)
+    period_start = models.DateTimeField(null=True, blank=True)
+    period_end = models.DateTimeField(null=True, blank=True)
+    preview = models.JSONField(default=list, blank=True)
+    # Findings that are not row errors: gaps, DST adjustments, duplicates dropped.
+    warnings = models.JSONField(default=list, blank=True)
+    error_report = models.FileField(upload_to="reports/%Y/%m/", blank=True, max_length=300)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    validated_at = models.DateTimeField(null=True, blank=True)
+    stored_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["organization", "-created_at"], name="upload_org_created")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(status__in=UploadStatus.values), name="upload_status_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return self.original_name
+
+
+class Reading(models.Model):
+    """One stored reading of a meter. Unique per meter and instant, so a re-upload
+    of the same data does not double it."""
+
+    meter = models.ForeignKey(Meter, on_delete=models.CASCADE, related_name="readings")
+    ts = models.DateTimeField(help_text="Start of the interval, UTC.")
+    value = models.FloatField(help_text="In the meter's unit (kWh for energy meters).")
+    # Wattics electrical measurements (aP_1 … v_23) when the file carried them.
+    extra = models.JSONField(null=True, blank=True)
+    upload = models.ForeignKey(Upload, on_delete=models.SET_NULL, null=True, blank=True, related_name="readings")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["meter", "ts"], name="reading_unique_meter_ts")]
+        indexes = [models.Index(fields=["upload", "meter", "ts"], name="reading_upload_meter_ts")]
+
+
+class Bill(models.Model):
+    meter = models.ForeignKey(Meter, on_delete=models.CASCADE, related_name="bills")
+    start_date = models.DateField()
+    end_date = models.DateField()
+    energy_kwh = models.FloatField()
+    upload = models.ForeignKey(Upload, on_delete=models.SET_NULL, null=True, blank=True, related_name="bills")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["meter", "start_date"], name="bill_unique_meter_start"),
+            models.CheckConstraint(condition=models.Q(end_date__gt=models.F("start_date")), name="bill_period_valid"),
+        ]
+
+
+class DeliveryStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    PUSHING = "pushing", "Pushing"
+    DELIVERED = "delivered", "Delivered"
+    PARTIALLY_FAILED = "partially_failed", "Partially failed"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+ACTIVE_DELIVERY_STATUSES = (DeliveryStatus.QUEUED, DeliveryStatus.PUSHING)
+
+
+class Delivery(models.Model):
+    """The push of one upload's rows for one meter to one vendor target."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="deliveries")
+    upload = models.ForeignKey(Upload, on_delete=models.CASCADE, related_name="deliveries")
+    meter = models.ForeignKey(Meter, on_delete=models.CASCADE, related_name="deliveries")
+    target = models.CharField(max_length=24, choices=Target.choices)
+    status = models.CharField(max_length=20, choices=DeliveryStatus.choices, default=DeliveryStatus.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    sent = models.PositiveIntegerField(default=0)
+    acknowledged = models.PositiveIntegerField(default=0)
+    rejected = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    # The last reading instant the vendor acknowledged: a resumed push starts after it.
+    cursor_ts = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Touched while a worker pushes; a stale heartbeat means the worker died.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(fields=["organization", "status"], name="delivery_org_status"),
+            models.Index(fields=["status", "heartbeat_at"], name="delivery_status_heartbeat"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["upload", "meter", "target"], name="delivery_unique_upload_meter_target"),
+            models.CheckConstraint(condition=models.Q(status__in=DeliveryStatus.values), name="delivery_status_valid"),
+            models.CheckConstraint(condition=models.Q(target__in=Target.values), name="delivery_target_valid"),
+        ]
+
+    @property
+    def remaining(self) -> int:
+        return max(self.total - self.acknowledged - self.rejected, 0)
+
+    @property
+    def percent(self) -> int:
+        if not self.total:
+            return 100 if self.status == DeliveryStatus.DELIVERED else 0
+        return int(100 * (self.acknowledged + self.rejected) / self.total)
