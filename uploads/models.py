@@ -123,6 +123,9 @@ class Delivery(models.Model):
     rejected = models.PositiveIntegerField(default=0)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
+    # The span of the meter's stored rows this delivery pushes (readings by ts; bills by start date).
+    first_ts = models.DateTimeField(null=True, blank=True)
+    last_ts = models.DateTimeField(null=True, blank=True)
     # The last reading instant the vendor acknowledged: a resumed push starts after it.
     cursor_ts = models.DateTimeField(null=True, blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)

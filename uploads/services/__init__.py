@@ -1,0 +1,1 @@
+"""Upload services: ingest (parse, validate, store) and deliveries (push to vendors)."""

@@ -1,0 +1,2 @@
+"""Upload views, by concern: ingest (form, mapping, review), status (list, detail),
+actions (retry, cancel, re-push)."""
