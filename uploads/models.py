@@ -12,6 +12,8 @@ class UploadStatus(models.TextChoices):
     PARSING = "parsing", "Parsing"
     NEEDS_MAPPING = "needs_mapping", "Needs column mapping"
     VALIDATED = "validated", "Validated: awaiting confirmation"
+    # Confirmed: the valid rows are being written to Reading/Bill (a worker claims this state).
+    STORING = "storing", "Storing"
     INVALID = "invalid", "Invalid: nothing to push"
     STORED = "stored", "Stored"
     FAILED = "failed", "Failed"
