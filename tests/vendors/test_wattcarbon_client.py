@@ -1,0 +1,192 @@
+"""The WattCarbon client against the simulator, over real HTTP."""
+
+import time
+
+import pytest
+from django.core.cache import cache
+
+from vendors.http import ExchangeLog, VendorUnreachable
+from vendors.models import HttpExchange
+from vendors.wattcarbon import (
+    CredentialsRejected,
+    VendorRejected,
+    VendorTransient,
+    WattCarbonClient,
+    field_errors_from,
+)
+
+LOCATION = {"street": "606 Ellis St", "city": "San Francisco", "state": "CA", "country": "US", "postalCode": "94109"}
+METER = {"apiProvider": "manual", "meterType": "electricity", "location": LOCATION, "name": "Main"}
+
+
+def device_payload(meter_id, **extra):
+    payload = {
+        "name": "Roof array",
+        "customId": "SP123",
+        "location": LOCATION,
+        "utility": "ABC Utility",
+        "deviceOwner": {"name": "Person Person"},
+        "meterIds": [meter_id],
+        "commencedOperationDate": "2022-08-01",
+        "kind": "solar_direct",
+        "nameplateCapacityKw": 123,
+    }
+    payload.update(extra)
+    return payload
+
+
+@pytest.fixture
+def log(org):
+    return ExchangeLog(organization_id=org.pk, vendor="wattcarbon", batch_size=1)
+
+
+@pytest.fixture
+def client_(vendor_credentials, log):
+    return WattCarbonClient(vendor_credentials, log)
+
+
+def test_it_creates_and_reads_back_a_meter(client_, wattcarbon_sim):
+    meter_id = client_.create_meter(METER)
+    assert isinstance(meter_id, int)
+    assert client_.get_meter(meter_id)["meterType"] == "electricity"
+    assert wattcarbon_sim.state()["meters"][str(meter_id)]["account"] == "demo@example.com"
+
+
+@pytest.mark.parametrize(
+    "kind,fields,needs_meter",
+    [
+        ("solar_direct", {"nameplateCapacityKw": 123, "inverterDataSource": "enphase"}, False),
+        ("storage_direct", {"nameplatePowerKw": 5, "energyCapacityKwh": 13.5}, False),
+        (
+            "electrification_billing_metered",
+            {"areaSqft": 1800, "previousFuel": "natural_gas", "buildingType": "single_family_detached",
+             "replacesFurnace": True, "effectiveUsefulLifeYears": 15},
+            True,
+        ),
+        ("energy_efficiency_eemetered", {"interventionDate": "2023-01-15"}, True),
+        ("tracking_building", {"buildingType": "office"}, True),
+    ],
+)  # fmt: skip
+def test_it_creates_a_device_of_every_kind(client_, kind, fields, needs_meter):
+    meter_id = client_.create_meter(METER)
+    payload = device_payload(meter_id, kind=kind, customId=f"C-{kind}")
+    payload.pop("nameplateCapacityKw")
+    payload.update(fields)
+    device_id = client_.create_device(payload)
+    remote = client_.get_device(device_id)
+    assert remote["kind"] == kind
+    assert remote["meterIds"] == [meter_id]
+
+
+def test_it_shares_one_token_through_the_cache(client_, vendor_credentials, org):
+    client_.create_meter(METER)
+    other = WattCarbonClient(vendor_credentials, ExchangeLog(organization_id=org.pk, vendor="wattcarbon"))
+    other.create_meter(METER)
+    other.log.flush()
+    token_calls = HttpExchange.objects.filter(url__endswith="/auth/token")
+    assert token_calls.count() == 1
+
+
+def test_it_reauthenticates_once_when_the_token_expired(client_, wattcarbon_sim):
+    wattcarbon_sim.faults(token_ttl=1)
+    client_.create_meter(METER)
+    time.sleep(1.2)
+    assert client_.create_meter(METER)
+    calls = list(HttpExchange.objects.order_by("id").values_list("url", "status_code"))
+    assert [c[1] for c in calls] == [200, 201, 401, 200, 201]
+    assert calls[3][0].endswith("/auth/token")
+
+
+def test_it_reports_rejected_credentials(vendor_credentials, log):
+    vendor_credentials.wattcarbon_api_key = "wrong-key"
+    with pytest.raises(CredentialsRejected) as exc:
+        WattCarbonClient(vendor_credentials, log).create_meter(METER)
+    assert exc.value.status == 401
+    assert "refused" in exc.value.message
+
+
+def test_it_reports_missing_credentials_without_calling(org, log):
+    from accounts.models import VendorCredentials
+
+    with pytest.raises(CredentialsRejected):
+        WattCarbonClient(VendorCredentials(organization=org), log).create_meter(METER)
+    assert not HttpExchange.objects.exists()
+
+
+def test_it_maps_a_422_to_field_errors(client_):
+    meter_id = client_.create_meter(METER)
+    payload = device_payload(meter_id)
+    del payload["nameplateCapacityKw"]
+    del payload["location"]
+    with pytest.raises(VendorRejected) as exc:
+        client_.create_device(payload)
+    assert exc.value.status == 422
+    assert exc.value.field_errors == {"location": "Field required", "nameplateCapacityKw": "Field required"}
+
+
+def test_it_reports_a_duplicate_custom_id(client_):
+    meter_id = client_.create_meter(METER)
+    client_.create_device(device_payload(meter_id))
+    with pytest.raises(VendorRejected) as exc:
+        client_.create_device(device_payload(meter_id))
+    assert 400 <= exc.value.status < 500
+    assert "SP123" in exc.value.message
+
+
+def test_it_reports_an_unknown_object_clearly(client_):
+    with pytest.raises(VendorRejected) as exc:
+        client_.get_meter(999999)
+    assert exc.value.status == 404
+    assert "does not exist" in exc.value.message
+
+
+@pytest.mark.parametrize("code", [500, 502, 503, 504])
+def test_it_reports_server_failures_as_transient(client_, wattcarbon_sim, code):
+    client_.create_meter(METER)  # token first, so the fault hits the call itself
+    wattcarbon_sim.faults(fail_next=[code])
+    with pytest.raises(VendorTransient) as exc:
+        client_.create_meter(METER)
+    assert exc.value.status == code
+    assert client_.create_meter(METER)
+
+
+def test_it_reports_a_dropped_connection_as_unreachable(client_, wattcarbon_sim):
+    client_.create_meter(METER)
+    wattcarbon_sim.faults(fail_next=["drop"])
+    with pytest.raises(VendorUnreachable):
+        client_.create_meter(METER)
+
+
+def test_it_uploads_intervals_and_bills(client_, wattcarbon_sim):
+    meter_id = client_.create_meter(METER)
+    intervals = b"start_datetime,energy_kwh\n2024-01-01T00:00:00+00:00,1.5\n2024-01-01T00:15:00+00:00,2.0\n"
+    assert client_.upload_intervals(meter_id, intervals, "i.csv")["received"] == 2
+    bills = b"start_date,end_date,energy_kwh\n2024-01-01,2024-01-31,900\n"
+    assert client_.upload_bills(meter_id, bills, "b.csv")["received"] == 1
+    assert len(wattcarbon_sim.intervals(meter_id)) == 2
+    assert len(wattcarbon_sim.bills(meter_id)) == 1
+
+
+def test_it_records_every_exchange_without_secrets(client_, vendor_credentials, wattcarbon_sim):
+    client_.create_meter(METER)
+    token = cache.get(client_._token_key)
+    assert token
+    rows = list(HttpExchange.objects.values("url", "error", "method"))
+    assert len(rows) == 2
+    text = repr(rows)
+    assert token not in text and vendor_credentials.wattcarbon_api_key not in text
+
+
+def test_it_parses_fastapi_detail_into_fields():
+    body = {
+        "detail": [
+            {"loc": ["body", "meterIds", 0], "msg": "meter 9 not found"},
+            {"loc": ["body", "meterIds", 1], "msg": "meter 8 not found"},
+            {"loc": ["body"], "msg": "Field required"},
+        ]
+    }
+    assert field_errors_from(body) == {
+        "meterIds": "0: meter 9 not found; 1: meter 8 not found",
+        "__all__": "Field required",
+    }
+    assert field_errors_from({"detail": "Not authenticated"}) == {}

@@ -1,0 +1,229 @@
+"""WattCarbon API client: token, meters, devices, interval and bill uploads.
+
+One client per organization and unit of work. Every request goes through
+`vendors.http.send`, so each exchange is recorded (never a token or a key). The
+access token is kept in Django's cache, shared by every web and worker process;
+a 401 on any call drops it, re-authenticates once and retries the call once.
+
+Errors come back typed, so callers decide without looking at status codes:
+`CredentialsRejected` (the account's email/key are wrong or missing),
+`VendorRejected` (a 4xx: fix the data, retrying as is will not help),
+`VendorTransient` (500/502/503/504, 429: retry later) and `VendorUnreachable`
+(no answer at all, from vendors.http).
+"""
+
+import hashlib
+from typing import Any
+
+from django.core.cache import cache
+
+from accounts.models import VendorCredentials
+from vendors.http import ExchangeLog, VendorUnreachable, error_text, send
+
+__all__ = [
+    "CredentialsRejected",
+    "VendorRejected",
+    "VendorTransient",
+    "VendorUnreachable",
+    "WattCarbonClient",
+    "WattCarbonError",
+]
+
+# ----- The contract, in one place --------------------------------------------------------------
+# Documented in WattCarbon's developer guide (seed 000) unless marked INFERRED; an inferred
+# path, field or status that turns out wrong is corrected here and nowhere else.
+TOKEN_PATH = "/auth/token"  # documented: form grant_type=password, username=<email>, password=<API key>
+TOKEN_GRANT_TYPE = "password"  # documented
+TOKEN_FIELD = "access_token"  # documented
+METERS_PATH = "/meters"  # documented (create)
+DEVICES_PATH = "/devices"  # documented (create; WattCarbon later calls them "assets")
+METER_PATH = "/meters/{id}"  # INFERRED (read back)
+DEVICE_PATH = "/devices/{id}"  # INFERRED (read back)
+METER_INTERVALS_PATH = "/meters/{id}/intervals"  # INFERRED (operation documented, path not)
+METER_BILLS_PATH = "/meters/{id}/bills"  # INFERRED (operation documented, path not)
+UPLOAD_FILE_FIELD = "file"  # INFERRED: FastAPI's UploadFile parameter name
+UPLOAD_CONTENT_TYPE = "text/csv"
+RESPONSE_ID_FIELD = "id"  # INFERRED: created objects answer with their "id" (an integer in the examples)
+ERROR_DETAIL_FIELD = "detail"  # INFERRED from FastAPI: 422 detail is a list of {loc, msg, type}
+ERROR_BODY_LOC = "body"  # INFERRED from FastAPI: loc starts with "body" for JSON/form fields
+STATUS_UNAUTHORIZED = 401  # INFERRED from FastAPI: no or expired token
+TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})  # worth retrying later
+# The guide says a token "lasts only 24 hours"; keep it a little less, and never trust
+# expires_in (inferred), since a 401 re-authenticates anyway.
+TOKEN_CACHE_SECONDS = 23 * 3600
+
+
+class WattCarbonError(Exception):
+    """Base of every WattCarbon failure that came with an HTTP answer."""
+
+    def __init__(self, status: int | None, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"WattCarbon {self.status}: {self.message}" if self.status else f"WattCarbon: {self.message}"
+
+
+class VendorRejected(WattCarbonError):
+    """A 4xx: the request as sent will never succeed. field_errors maps a WattCarbon
+    field name (e.g. "nameplateCapacityKw", "location") to its message; "__all__" for the rest."""
+
+    def __init__(self, status: int | None, message: str, field_errors: dict[str, str] | None = None):
+        super().__init__(status, message)
+        self.field_errors = field_errors or {}
+
+
+class CredentialsRejected(VendorRejected):
+    """The organization's WattCarbon email or API key is missing or refused."""
+
+
+class VendorTransient(WattCarbonError):
+    """The service failed for now (5xx, 429): retry later. retry_after in seconds when the vendor said."""
+
+    def __init__(self, status: int | None, message: str, retry_after: float | None = None):
+        super().__init__(status, message)
+        self.retry_after = retry_after
+
+
+def field_errors_from(body: Any) -> dict[str, str]:
+    """FastAPI's 422 `detail` list as {top-level field: message}; nested parts prefix the message."""
+    detail = body.get(ERROR_DETAIL_FIELD) if isinstance(body, dict) else None
+    if not isinstance(detail, list):
+        return {}
+    errors: dict[str, str] = {}
+    for item in detail:
+        if not isinstance(item, dict):
+            continue
+        loc = [str(part) for part in item.get("loc", [])]
+        if loc and loc[0] == ERROR_BODY_LOC:
+            loc = loc[1:]
+        key = loc[0] if loc else "__all__"
+        msg = str(item.get("msg", "invalid"))
+        if len(loc) > 1:
+            msg = f"{'.'.join(loc[1:])}: {msg}"
+        errors[key] = f"{errors[key]}; {msg}" if key in errors else msg
+    return errors
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return max(float(value), 0.0) if value else None
+    except ValueError:
+        return None  # an HTTP date: let the caller's backoff decide
+
+
+class WattCarbonClient:
+    """The WattCarbon account of one organization. `log` records every exchange."""
+
+    def __init__(self, credentials: VendorCredentials, log: ExchangeLog):
+        self.credentials = credentials
+        self.log = log
+        self.base_url = credentials.wattcarbon_url
+
+    # ----- token -----------------------------------------------------------------------------
+    @property
+    def _token_key(self) -> str:
+        # Per organization and account (and URL: a simulator's token is no good elsewhere);
+        # the email is hashed so the cache holds no address.
+        account = f"{self.base_url}|{self.credentials.wattcarbon_email.strip().lower()}"
+        digest = hashlib.sha256(account.encode()).hexdigest()[:24]
+        return f"wattcarbon:token:{self.credentials.organization_id}:{digest}"
+
+    def _authenticate(self) -> str:
+        email, key = self.credentials.wattcarbon_email, self.credentials.wattcarbon_api_key
+        if not email or not key:
+            raise CredentialsRejected(None, "No WattCarbon email and API key are set for this organization.")
+        response = send(
+            "POST",
+            self.base_url + TOKEN_PATH,
+            log=self.log,
+            data={"grant_type": TOKEN_GRANT_TYPE, "username": email, "password": key},
+        )
+        if response.status_code in (400, 401, 403):
+            raise CredentialsRejected(
+                response.status_code, f"WattCarbon refused the account's email or API key ({error_text(response)})."
+            )
+        self._raise_for_status(response)
+        try:
+            token = response.json()[TOKEN_FIELD]
+        except (ValueError, KeyError, TypeError):
+            raise VendorRejected(response.status_code, "The token answer had no access_token.") from None
+        cache.set(self._token_key, token, TOKEN_CACHE_SECONDS)
+        return token
+
+    def _token(self) -> str:
+        return cache.get(self._token_key) or self._authenticate()
+
+    def _drop_token(self, token: str) -> None:
+        # Only the token that failed: another worker may have stored a fresh one meanwhile.
+        if cache.get(self._token_key) == token:
+            cache.delete(self._token_key)
+
+    # ----- requests --------------------------------------------------------------------------
+    def _request(self, method: str, path: str, **kwargs) -> Any:
+        url = self.base_url + path
+        token = self._token()
+        response = send(method, url, log=self.log, headers={"Authorization": f"Bearer {token}"}, **kwargs)
+        if response.status_code == STATUS_UNAUTHORIZED:
+            # Expired or revoked: one fresh token, one retry.
+            self._drop_token(token)
+            token = self._authenticate()
+            response = send(method, url, log=self.log, headers={"Authorization": f"Bearer {token}"}, **kwargs)
+            if response.status_code == STATUS_UNAUTHORIZED:
+                cache.delete(self._token_key)
+                raise CredentialsRejected(STATUS_UNAUTHORIZED, "WattCarbon refused a fresh access token.")
+        self._raise_for_status(response)
+        try:
+            return response.json()
+        except ValueError:
+            raise VendorRejected(response.status_code, "WattCarbon answered with something other than JSON.") from None
+
+    @staticmethod
+    def _raise_for_status(response) -> None:
+        status = response.status_code
+        if 200 <= status < 300:
+            return
+        message = error_text(response) or response.reason or "no message"
+        if status in TRANSIENT_STATUSES or status >= 500:
+            raise VendorTransient(status, message, _retry_after(response.headers.get("Retry-After")))
+        if status == 403:
+            message = f"Forbidden: this WattCarbon account may not do this ({message})."
+        elif status == 404:
+            message = f"Not found at WattCarbon: the object does not exist in this account ({message})."
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        raise VendorRejected(status, message, field_errors_from(body))
+
+    @staticmethod
+    def _id_of(body: Any) -> Any:
+        if not isinstance(body, dict) or body.get(RESPONSE_ID_FIELD) in (None, ""):
+            raise VendorRejected(None, "WattCarbon's answer had no id.")
+        return body[RESPONSE_ID_FIELD]
+
+    # ----- operations ------------------------------------------------------------------------
+    def create_meter(self, payload: dict[str, Any]) -> Any:
+        """Create a meter; returns WattCarbon's id for it."""
+        return self._id_of(self._request("POST", METERS_PATH, json=payload))
+
+    def create_device(self, payload: dict[str, Any]) -> Any:
+        """Create a device (asset); returns WattCarbon's id for it."""
+        return self._id_of(self._request("POST", DEVICES_PATH, json=payload))
+
+    def get_meter(self, meter_id: Any) -> dict[str, Any]:
+        return self._request("GET", METER_PATH.format(id=meter_id))
+
+    def get_device(self, device_id: Any) -> dict[str, Any]:
+        return self._request("GET", DEVICE_PATH.format(id=device_id))
+
+    def upload_intervals(self, meter_id: Any, csv_bytes: bytes, filename: str = "intervals.csv") -> dict[str, Any]:
+        """Upload one CSV of intervals (start_datetime,energy_kwh) to a meter."""
+        files = {UPLOAD_FILE_FIELD: (filename, csv_bytes, UPLOAD_CONTENT_TYPE)}
+        return self._request("POST", METER_INTERVALS_PATH.format(id=meter_id), files=files)
+
+    def upload_bills(self, meter_id: Any, csv_bytes: bytes, filename: str = "bills.csv") -> dict[str, Any]:
+        """Upload one CSV of bills (start_date,end_date,energy_kwh) to a meter."""
+        files = {UPLOAD_FILE_FIELD: (filename, csv_bytes, UPLOAD_CONTENT_TYPE)}
+        return self._request("POST", METER_BILLS_PATH.format(id=meter_id), files=files)
