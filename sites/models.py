@@ -86,6 +86,10 @@ class Meter(models.Model):
     wattcarbon_id = models.CharField("WattCarbon meter id", max_length=64, blank=True)
     wattcarbon_status = models.CharField(max_length=16, choices=SyncStatus.choices, default=SyncStatus.NOT_SYNCED)
     wattcarbon_error = models.TextField(blank=True)
+    # WattCarbon's 422 as {field: message}, shown next to the fields on the page.
+    wattcarbon_field_errors = models.JSONField(default=dict, blank=True)
+    # When a worker claimed the sync: a "syncing" row whose worker died can be claimed again later.
+    wattcarbon_claimed_at = models.DateTimeField(null=True, blank=True)
     wattcarbon_synced_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -125,6 +129,10 @@ class Device(models.Model):
     wattcarbon_id = models.CharField("WattCarbon device id", max_length=64, blank=True)
     wattcarbon_status = models.CharField(max_length=16, choices=SyncStatus.choices, default=SyncStatus.NOT_SYNCED)
     wattcarbon_error = models.TextField(blank=True)
+    # WattCarbon's 422 as {field: message}, shown next to the fields on the page.
+    wattcarbon_field_errors = models.JSONField(default=dict, blank=True)
+    # When a worker claimed the sync: a "syncing" row whose worker died can be claimed again later.
+    wattcarbon_claimed_at = models.DateTimeField(null=True, blank=True)
     wattcarbon_synced_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
