@@ -69,3 +69,77 @@ def make_device(site: Site, **kwargs) -> Device:
     if meters:
         device.meters.set(meters)
     return device
+
+
+# --- Uploads, deliveries, exchanges, readings --------------------------------------
+
+
+def make_upload(org: Organization, user=None, **kwargs):
+    """A stored upload (no file on disk: the status pages never open it)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from uploads.models import Upload, UploadStatus
+
+    n = next(_seq)
+    now = timezone.now()
+    defaults = {
+        "original_name": f"readings-{n}.csv",
+        "file": f"uploads/test/readings-{n}.csv",
+        "size_bytes": 12_345,
+        "sha256": f"{n:064x}",
+        "status": UploadStatus.STORED,
+        "targets": ["wattics"],
+        "rows_total": 96,
+        "rows_valid": 96,
+        "rows_stored": 96,
+        "period_start": now - timedelta(days=1),
+        "period_end": now,
+    }
+    defaults.update(kwargs)
+    created_at = defaults.pop("created_at", None)
+    upload = Upload.objects.create(organization=org, uploaded_by=user, **defaults)
+    if created_at is not None:
+        # auto_now_add ignores the value given to create().
+        Upload.objects.filter(pk=upload.pk).update(created_at=created_at)
+        upload.created_at = created_at
+    return upload
+
+
+def make_delivery(upload, meter: Meter, **kwargs):
+    from uploads.models import Delivery
+
+    defaults = {"target": "wattics", "status": "queued", "total": upload.rows_valid}
+    defaults.update(kwargs)
+    return Delivery.objects.create(organization=upload.organization, upload=upload, meter=meter, **defaults)
+
+
+def make_exchange(delivery, **kwargs):
+    from vendors.models import HttpExchange
+
+    defaults = {
+        "vendor": "wattcarbon" if delivery.target.startswith("wattcarbon") else "wattics",
+        "method": "POST",
+        "url": "http://127.0.0.1:8102/push",
+        "status_code": 200,
+        "duration_ms": 12.5,
+        "meter": delivery.meter,
+    }
+    defaults.update(kwargs)
+    return HttpExchange.objects.create(organization=delivery.organization, delivery=delivery, **defaults)
+
+
+def make_readings(meter: Meter, start, count: int, interval_minutes: int | None = None, *, value=None, skip=()):
+    """`count` readings every `interval_minutes` from `start`, in one bulk_create.
+    `value(i)` gives the i-th value (default: a daily-ish wave); indexes in `skip` are left out (holes)."""
+    import math
+    from datetime import timedelta
+
+    from uploads.models import Reading
+
+    step = timedelta(minutes=interval_minutes or meter.interval_minutes)
+    skip = set(skip)
+    value = value or (lambda i: round(2 + math.sin(i / 16), 4))
+    rows = [Reading(meter=meter, ts=start + i * step, value=value(i)) for i in range(count) if i not in skip]
+    return Reading.objects.bulk_create(rows, batch_size=5000)

@@ -1,0 +1,213 @@
+"""Reads for the dashboard and a meter's data panel.
+
+A meter may hold millions of readings. Everything here works on one time range of
+one meter, through the (meter, ts) unique index, and aggregates in SQL: the chart
+gets at most MAX_POINTS buckets and the holes list at most GAP_LIMIT rows, so the
+page costs the same whatever the table holds.
+"""
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.db import connection
+from django.db.models import Max, Min, OuterRef, Subquery
+from django.utils import timezone
+
+from sites.models import Meter
+from uploads.models import Delivery, DeliveryStatus, Reading, Target
+
+MAX_POINTS = 2000
+GAP_LIMIT = 20
+DEFAULT_RANGE_DAYS = 30
+# A chart range longer than this is cut: the aggregation stays bounded.
+MAX_RANGE_DAYS = 3 * 366
+
+
+@dataclass(frozen=True)
+class Span:
+    first: datetime | None
+    last: datetime | None
+
+
+def meter_reading_span(*, meter: Meter) -> Span:
+    """First and last stored reading instants (MIN/MAX read off the index ends)."""
+    agg = Reading.objects.filter(meter=meter).aggregate(first=Min("ts"), last=Max("ts"))
+    return Span(first=agg["first"], last=agg["last"])
+
+
+def default_range(*, span: Span, interval_minutes: int) -> tuple[datetime, datetime]:
+    """The last DEFAULT_RANGE_DAYS of the meter's data (or of now, if it has none)."""
+    # Half-open range: end one interval after the last reading, so it is included and
+    # bucket boundaries stay on the meter's interval grid.
+    end = (span.last or timezone.now()) + timedelta(minutes=interval_minutes)
+    start = end - timedelta(days=DEFAULT_RANGE_DAYS)
+    if span.first and span.first > start:
+        start = span.first
+    return start, end
+
+
+def clamp_range(*, start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    if end <= start:
+        end = start + timedelta(days=1)
+    if end - start > timedelta(days=MAX_RANGE_DAYS):
+        start = end - timedelta(days=MAX_RANGE_DAYS)
+    return start, end
+
+
+def bucket_seconds_for(*, start: datetime, end: datetime, interval_minutes: int, max_points: int = MAX_POINTS) -> int:
+    """The smallest whole number of meter intervals that fits the range in max_points buckets."""
+    interval = max(interval_minutes, 1) * 60
+    span = max((end - start).total_seconds(), interval)
+    intervals_per_bucket = max(1, math.ceil(span / interval / max_points))
+    return intervals_per_bucket * interval
+
+
+def _epoch_sql(column: str) -> str:
+    # Seconds since the epoch, per database; the only vendor-specific SQL here.
+    if connection.vendor == "postgresql":
+        return f"EXTRACT(EPOCH FROM {column})"
+    return f"((julianday({column}) - 2440587.5) * 86400.0)"
+
+
+def _param(value: datetime):
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+@dataclass(frozen=True)
+class Series:
+    bucket_seconds: int
+    labels: list[str]  # ISO 8601 bucket starts, UTC
+    avg: list[float]
+    low: list[float]
+    high: list[float]
+    readings: int
+
+
+def meter_series(*, meter: Meter, start: datetime, end: datetime, max_points: int = MAX_POINTS) -> Series:
+    """Readings of [start, end) averaged into at most max_points buckets, with min and max."""
+    bucket = bucket_seconds_for(start=start, end=end, interval_minutes=meter.interval_minutes, max_points=max_points)
+    table = Reading._meta.db_table
+    origin = start.timestamp()
+    sql = f"""
+        SELECT FLOOR(({_epoch_sql("ts")} - %s) / %s) AS b,
+               AVG(value), MIN(value), MAX(value), COUNT(*)
+        FROM {table}
+        WHERE meter_id = %s AND ts >= %s AND ts < %s
+        GROUP BY b ORDER BY b
+    """  # noqa: S608 - only our table name and a fixed expression are interpolated
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [origin, bucket, meter.pk, _param(start), _param(end)])
+        rows = cursor.fetchall()
+    labels, avg, low, high = [], [], [], []
+    count = 0
+    for b, a, lo, hi, n in rows:
+        moment = datetime.fromtimestamp(origin + int(b) * bucket, tz=UTC)
+        labels.append(moment.isoformat())
+        avg.append(round(float(a), 4))
+        low.append(round(float(lo), 4))
+        high.append(round(float(hi), 4))
+        count += n
+    return Series(bucket_seconds=bucket, labels=labels, avg=avg, low=low, high=high, readings=count)
+
+
+@dataclass(frozen=True)
+class Gap:
+    after: datetime  # last reading before the hole
+    before: datetime  # first reading after it
+    missing: int  # intervals missing
+
+    @property
+    def duration(self) -> timedelta:
+        return self.before - self.after
+
+
+@dataclass(frozen=True)
+class Gaps:
+    largest: list[Gap]
+    count: int
+    missing_intervals: int
+
+
+def _to_datetime(value) -> datetime:
+    if isinstance(value, datetime):
+        return value if timezone.is_aware(value) else timezone.make_aware(value, UTC)
+    # SQLite returns text from a window function.
+    parsed = datetime.fromisoformat(str(value))
+    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, UTC)
+
+
+def meter_gaps(*, meter: Meter, start: datetime, end: datetime, limit: int = GAP_LIMIT) -> Gaps:
+    """Holes between consecutive readings of [start, end) longer than the meter's interval.
+
+    LAG(ts) pairs each reading with the one before; the outer query keeps the pairs
+    further apart than one interval, and window totals give the count and the sum of
+    missing intervals in the same single query."""
+    interval = meter.interval_minutes * 60
+    table = Reading._meta.db_table
+    sql = f"""
+        WITH paired AS (
+            SELECT ts, LAG(ts) OVER (ORDER BY ts) AS prev_ts
+            FROM {table}
+            WHERE meter_id = %s AND ts >= %s AND ts < %s
+        ), holes AS (
+            SELECT prev_ts, ts, ROUND({_epoch_sql("ts")} - {_epoch_sql("prev_ts")}) AS seconds
+            FROM paired WHERE prev_ts IS NOT NULL
+        )
+        SELECT prev_ts, ts, seconds, COUNT(*) OVER (), SUM(seconds / %s - 1) OVER ()
+        FROM holes WHERE seconds > %s
+        ORDER BY seconds DESC, prev_ts
+        LIMIT %s
+    """  # noqa: S608 - only our table name and fixed expressions are interpolated
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [meter.pk, _param(start), _param(end), interval, interval * 1.5, limit])
+        rows = cursor.fetchall()
+    if not rows:
+        return Gaps(largest=[], count=0, missing_intervals=0)
+    largest = [
+        Gap(after=_to_datetime(prev), before=_to_datetime(ts), missing=max(int(round(float(sec) / interval)) - 1, 1))
+        for prev, ts, sec, _, _ in rows
+    ]
+    return Gaps(largest=largest, count=int(rows[0][3]), missing_intervals=int(round(float(rows[0][4]))))
+
+
+@dataclass(frozen=True)
+class Acknowledged:
+    target: str
+    label: str
+    cursor_ts: datetime | None
+    finished_at: datetime | None
+    upload_id: int | None
+
+
+def meter_last_acknowledged(*, meter: Meter) -> list[Acknowledged]:
+    """Per target, the last instant the vendor acknowledged from a delivered push of this
+    meter, and when that push finished: one query with a subquery per target row."""
+    latest = Delivery.objects.filter(
+        meter=meter, target=OuterRef("target"), status=DeliveryStatus.DELIVERED, cursor_ts__isnull=False
+    ).order_by("-cursor_ts", "-finished_at", "-id")
+    rows = (
+        Delivery.objects.filter(meter=meter, status=DeliveryStatus.DELIVERED)
+        .values("target")
+        .distinct()
+        .annotate(
+            cursor=Subquery(latest.values("cursor_ts")[:1]),
+            finished=Subquery(latest.values("finished_at")[:1]),
+            upload=Subquery(latest.values("upload_id")[:1]),
+        )
+        .order_by("target")
+    )
+    found = {r["target"]: r for r in rows}
+    result = []
+    for value, label in Target.choices:
+        r = found.get(value)
+        result.append(
+            Acknowledged(
+                target=value,
+                label=label,
+                cursor_ts=r["cursor"] if r else None,
+                finished_at=r["finished"] if r else None,
+                upload_id=r["upload"] if r else None,
+            )
+        )
+    return result

@@ -1,0 +1,221 @@
+"""Reads of uploads and deliveries for the status pages and the dashboard.
+
+Every function here does a fixed number of queries, whatever the number of rows:
+lists are paginated or limited, and per-row summaries come from one aggregate
+query over the page's ids, never from a query per row.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from django.contrib.auth import get_user_model
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.utils import timezone
+
+from accounts.models import Organization
+from sites.models import Meter, Site
+from uploads.models import ACTIVE_DELIVERY_STATUSES, Delivery, DeliveryStatus, Target, Upload, UploadStatus
+from vendors.models import HttpExchange
+
+# Query-parameter value -> ordering. The id breaks ties so pages never overlap.
+UPLOAD_SORTS: dict[str, tuple[str, ...]] = {
+    "created": ("created_at", "id"),
+    "-created": ("-created_at", "-id"),
+    "name": ("original_name", "id"),
+    "-name": ("-original_name", "-id"),
+    "rows": ("rows_total", "id"),
+    "-rows": ("-rows_total", "-id"),
+    "status": ("status", "-created_at", "-id"),
+    "-status": ("-status", "-created_at", "-id"),
+}
+DEFAULT_UPLOAD_SORT = "-created"
+
+# The worst status wins when one target has several meters' deliveries.
+_SEVERITY = [
+    DeliveryStatus.FAILED,
+    DeliveryStatus.PARTIALLY_FAILED,
+    DeliveryStatus.PUSHING,
+    DeliveryStatus.QUEUED,
+    DeliveryStatus.CANCELLED,
+    DeliveryStatus.DELIVERED,
+]
+ATTENTION_DELIVERY_STATUSES = (DeliveryStatus.FAILED, DeliveryStatus.PARTIALLY_FAILED)
+
+
+@dataclass(frozen=True)
+class UploadFilters:
+    status: str = ""
+    target: str = ""
+    site: Site | None = None
+    meter: Meter | None = None
+    uploaded_by_id: int | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+
+
+def _day_start(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min), timezone.get_current_timezone())
+
+
+def uploads_for_org(
+    *, organization: Organization, filters: UploadFilters | None = None, sort: str = DEFAULT_UPLOAD_SORT
+) -> QuerySet[Upload]:
+    """The organization's uploads, filtered and ordered, with what a list row shows joined in."""
+    f = filters or UploadFilters()
+    qs = Upload.objects.filter(organization=organization).select_related("uploaded_by", "meter__site")
+    if f.status:
+        qs = qs.filter(status=f.status)
+    if f.target:
+        # Chosen targets live in a JSON list; icontains on the quoted value works on
+        # SQLite and PostgreSQL alike (JSON `contains` is not available on SQLite).
+        # Deliveries count too, in case the list was edited after they were created.
+        qs = qs.filter(
+            Q(targets__icontains=f'"{f.target}"')
+            | Exists(Delivery.objects.filter(upload=OuterRef("pk"), target=f.target))
+        )
+    if f.site is not None:
+        # A file with a meter column has no single meter: its deliveries name the meters.
+        qs = qs.filter(
+            Q(meter__site=f.site) | Exists(Delivery.objects.filter(upload=OuterRef("pk"), meter__site=f.site))
+        )
+    if f.meter is not None:
+        qs = qs.filter(Q(meter=f.meter) | Exists(Delivery.objects.filter(upload=OuterRef("pk"), meter=f.meter)))
+    if f.uploaded_by_id is not None:
+        qs = qs.filter(uploaded_by_id=f.uploaded_by_id)
+    if f.date_from is not None:
+        qs = qs.filter(created_at__gte=_day_start(f.date_from))
+    if f.date_to is not None:
+        qs = qs.filter(created_at__lt=_day_start(f.date_to + timedelta(days=1)))
+    return qs.order_by(*UPLOAD_SORTS.get(sort, UPLOAD_SORTS[DEFAULT_UPLOAD_SORT]))
+
+
+def uploaders_for_org(*, organization: Organization) -> QuerySet:
+    """Members of the organization, for the uploaded-by filter."""
+    return get_user_model().objects.filter(memberships__organization=organization).order_by("username")
+
+
+@dataclass
+class TargetSummary:
+    target: str
+    label: str
+    status: str
+    status_label: str
+    deliveries: int
+    total: int
+    done: int
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.done / self.total) if self.total else (100 if self.status == "delivered" else 0)
+
+
+def delivery_summaries(*, upload_ids: list[int]) -> dict[int, list[TargetSummary]]:
+    """Per upload, one summary per target (worst status of its meters): one query."""
+    rows = (
+        Delivery.objects.filter(upload_id__in=upload_ids)
+        .values("upload_id", "target", "status")
+        .annotate(n=Count("id"), total_rows=Sum("total"), ack=Sum("acknowledged"), rej=Sum("rejected"))
+        .order_by()
+    )
+    grouped: dict[tuple[int, str], list[dict]] = defaultdict(list)
+    for row in rows:
+        grouped[(row["upload_id"], row["target"])].append(row)
+    labels = dict(Target.choices)
+    status_labels = dict(DeliveryStatus.choices)
+    result: dict[int, list[TargetSummary]] = defaultdict(list)
+    for (upload_id, target), group in sorted(grouped.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+        worst = min((r["status"] for r in group), key=lambda s: _SEVERITY.index(DeliveryStatus(s)))
+        result[upload_id].append(
+            TargetSummary(
+                target=target,
+                label=labels.get(target, target),
+                status=worst,
+                status_label=status_labels.get(worst, worst),
+                deliveries=sum(r["n"] for r in group),
+                total=sum(r["total_rows"] or 0 for r in group),
+                done=sum((r["ack"] or 0) + (r["rej"] or 0) for r in group),
+            )
+        )
+    return dict(result)
+
+
+def upload_status_counts(*, organization: Organization, since: datetime) -> list[tuple[str, str, int]]:
+    """(status, label, count) for every upload status, in the choices' order, since a moment."""
+    counts = dict(
+        Upload.objects.filter(organization=organization, created_at__gte=since)
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    return [(value, label, counts.get(value, 0)) for value, label in UploadStatus.choices]
+
+
+def deliveries_for_upload(*, upload: Upload) -> QuerySet[Delivery]:
+    """An upload's deliveries with their meter and site, and how many HTTP exchanges each logged."""
+    return (
+        Delivery.objects.filter(upload=upload)
+        .select_related("meter__site")
+        .annotate(exchange_count=Count("exchanges"))
+        .order_by("target", "meter__site__name", "meter__name", "id")
+    )
+
+
+def active_deliveries(*, organization: Organization, limit: int = 50) -> list[Delivery]:
+    """Deliveries queued or pushing, oldest first, with their upload and meter."""
+    return list(
+        Delivery.objects.filter(organization=organization, status__in=ACTIVE_DELIVERY_STATUSES)
+        .select_related("upload", "meter__site")
+        .order_by("created_at", "id")[:limit]
+    )
+
+
+def attention_deliveries(*, organization: Organization, limit: int = 20) -> list[Delivery]:
+    """Failed and partially failed deliveries, most recent first."""
+    return list(
+        Delivery.objects.filter(organization=organization, status__in=ATTENTION_DELIVERY_STATUSES)
+        .select_related("upload", "meter__site")
+        .order_by("-updated_at", "-id")[:limit]
+    )
+
+
+def attention_count(*, organization: Organization) -> int:
+    return Delivery.objects.filter(organization=organization, status__in=ATTENTION_DELIVERY_STATUSES).count()
+
+
+def exchanges_for_delivery(*, delivery: Delivery) -> QuerySet[HttpExchange]:
+    """The HTTP exchanges a delivery logged, newest first (served by its own index)."""
+    return HttpExchange.objects.filter(delivery=delivery).order_by("-created_at", "-id")
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a progress bar shows of a delivery: rate from its start, ETA from the rate."""
+
+    percent: int
+    done: int
+    total: int
+    rate: float | None  # rows per second
+    eta_seconds: int | None
+
+
+def delivery_progress(*, delivery: Delivery, now: datetime | None = None) -> Progress:
+    now = now or timezone.now()
+    done = delivery.acknowledged + delivery.rejected
+    rate = None
+    eta = None
+    if delivery.started_at and delivery.acknowledged:
+        elapsed = (now - delivery.started_at).total_seconds()
+        if elapsed > 0:
+            rate = delivery.acknowledged / elapsed
+            if delivery.status in ACTIVE_DELIVERY_STATUSES and rate > 0:
+                eta = int(delivery.remaining / rate)
+    return Progress(percent=delivery.percent, done=done, total=delivery.total, rate=rate, eta_seconds=eta)
+
+
+def with_progress(deliveries: list[Delivery], *, now: datetime | None = None) -> list[Delivery]:
+    """Attach `.progress` to each delivery, for templates."""
+    now = now or timezone.now()
+    for d in deliveries:
+        d.progress = delivery_progress(delivery=d, now=now)
+    return deliveries

@@ -1,0 +1,131 @@
+"""Upload status pages: the list of an organization's uploads, and one upload's
+facts, deliveries and HTTP exchanges. Read-only; actions post to uploads.views.actions."""
+
+from django import forms
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+
+from accounts.models import Organization, Role
+from accounts.permissions import current_org_or_404, membership_for, object_or_404
+from sites.models import Meter, Site
+from uploads import selectors
+from uploads.models import ACTIVE_DELIVERY_STATUSES, Delivery, Target, Upload, UploadStatus
+
+UPLOADS_PER_PAGE = 25
+DELIVERIES_PER_PAGE = 25
+EXCHANGES_PER_PAGE = 20
+
+
+class UploadFilterForm(forms.Form):
+    """The list's filters; its choices come from the current organization only."""
+
+    status = forms.ChoiceField(required=False, choices=[("", "Any status"), *UploadStatus.choices])
+    target = forms.ChoiceField(required=False, choices=[("", "Any target"), *Target.choices])
+    site = forms.ModelChoiceField(required=False, queryset=Site.objects.none(), empty_label="Any site")
+    meter = forms.ModelChoiceField(required=False, queryset=Meter.objects.none(), empty_label="Any meter")
+    uploaded_by = forms.ModelChoiceField(required=False, queryset=None, empty_label="Anyone", label="Uploaded by")
+    date_from = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args, organization: Organization, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["site"].queryset = Site.objects.filter(organization=organization)
+        self.fields["meter"].queryset = Meter.objects.filter(organization=organization).select_related("site")
+        self.fields["uploaded_by"].queryset = selectors.uploaders_for_org(organization=organization)
+
+    def filters(self) -> selectors.UploadFilters:
+        if not self.is_valid():
+            return selectors.UploadFilters()
+        data = self.cleaned_data
+        return selectors.UploadFilters(
+            status=data["status"],
+            target=data["target"],
+            site=data["site"],
+            meter=data["meter"],
+            uploaded_by_id=data["uploaded_by"].pk if data["uploaded_by"] else None,
+            date_from=data["date_from"],
+            date_to=data["date_to"],
+        )
+
+
+def upload_list(request: HttpRequest) -> HttpResponse:
+    org = current_org_or_404(request)
+    form = UploadFilterForm(request.GET or None, organization=org)
+    sort = request.GET.get("sort", selectors.DEFAULT_UPLOAD_SORT)
+    if sort not in selectors.UPLOAD_SORTS:
+        sort = selectors.DEFAULT_UPLOAD_SORT
+    uploads = selectors.uploads_for_org(organization=org, filters=form.filters(), sort=sort)
+    page = Paginator(uploads, UPLOADS_PER_PAGE).get_page(request.GET.get("page"))
+    summaries = selectors.delivery_summaries(upload_ids=[u.pk for u in page.object_list])
+    for upload in page.object_list:
+        upload.target_summaries = summaries.get(upload.pk, [])
+    # The filter part of the query string, kept by sort links and page links.
+    params = request.GET.copy()
+    params.pop("page", None)
+    params.pop("sort", None)
+    columns = [("created", "Uploaded"), ("name", "File"), ("rows", "Rows"), ("status", "Status")]
+    return render(
+        request,
+        "uploads/status/list.html",
+        {
+            "org": org,
+            "form": form,
+            "page": page,
+            "sort": sort,
+            "filter_query": params.urlencode(),
+            "filtered": any(v for k, v in request.GET.items() if k not in ("page", "sort")),
+            "sort_columns": [
+                {"key": key, "label": label, "active": sort.lstrip("-") == key, "desc": sort == f"-{key}"}
+                for key, label in columns
+            ],
+        },
+    )
+
+
+def _can_act(request: HttpRequest, upload: Upload) -> bool:
+    # The upload may belong to another of the user's organizations than the current one.
+    return membership_for(request, upload.organization).allows(Role.OPERATOR)
+
+
+def _progress_context(request: HttpRequest, upload: Upload) -> dict:
+    page = Paginator(selectors.deliveries_for_upload(upload=upload), DELIVERIES_PER_PAGE).get_page(
+        request.GET.get("dpage")
+    )
+    deliveries = selectors.with_progress(list(page.object_list))
+    return {
+        "upload": upload,
+        "deliveries": deliveries,
+        "delivery_page": page,
+        "any_active": any(d.status in ACTIVE_DELIVERY_STATUSES for d in deliveries),
+        "can_act": _can_act(request, upload),
+        # Where an action's form returns to: the detail page, also from the polled partial.
+        "next_url": reverse("uploads:detail", args=[upload.pk]),
+    }
+
+
+def _upload_or_404(request: HttpRequest, pk: int) -> Upload:
+    return object_or_404(request, Upload.objects.select_related("organization", "uploaded_by", "meter__site"), pk=pk)
+
+
+def upload_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    upload = _upload_or_404(request, pk)
+    context = _progress_context(request, upload)
+    return render(request, "uploads/status/detail.html", context)
+
+
+def upload_progress(request: HttpRequest, pk: int) -> HttpResponse:
+    """The deliveries section alone, polled by the detail page while a push runs."""
+    upload = _upload_or_404(request, pk)
+    return render(request, "uploads/status/_progress.html", _progress_context(request, upload))
+
+
+def delivery_exchanges(request: HttpRequest, pk: int, delivery_pk: int) -> HttpResponse:
+    """One page of a delivery's HTTP exchanges, as a partial for the detail page."""
+    upload = _upload_or_404(request, pk)
+    delivery = get_object_or_404(Delivery, upload=upload, pk=delivery_pk)
+    page = Paginator(selectors.exchanges_for_delivery(delivery=delivery), EXCHANGES_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    return render(request, "uploads/status/_exchanges.html", {"upload": upload, "delivery": delivery, "page": page})
