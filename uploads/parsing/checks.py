@@ -1,0 +1,127 @@
+"""Checks across rows, per meter, in constant memory.
+
+Each meter keeps only counters and the latest instant seen. A repeated instant is a
+row error when it follows its twin in file order (what a re-exported or
+concatenated file looks like); once a file is out of order, an earlier instant
+that comes back is reported as out of order, and storage keeps the last value
+(readings are unique per meter and instant, so nothing is ever doubled).
+
+Negative values: WattCarbon's sign convention is "consumption positive, generation
+negative", so a negative reading is normal on a production meter and merely
+suspicious (net export? sign error?) on any other meter: a warning, never an error.
+"""
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from uploads.parsing.rows import BillRow, ReadingRow, RowError
+
+EXAMPLES = 3
+BILL_DAYS = (25, 70)  # WattCarbon: monthly periods of 25-35 days, bimonthly up to 70.
+
+
+@dataclass
+class _Series:
+    label: str
+    count: int = 0
+    latest: datetime | date | None = None
+    latest_line: int = 0
+    latest_end: date | None = None
+    out_of_order: int = 0
+    negatives: int = 0
+    gaps: int = 0
+    missing: int = 0
+    gap_examples: list[str] = field(default_factory=list)
+    overlaps: int = 0
+    odd_periods: int = 0
+
+
+class SeriesChecks:
+    def __init__(self) -> None:
+        self.series: dict[int, _Series] = {}
+
+    def _get(self, meter) -> _Series:
+        s = self.series.get(meter.id)
+        if s is None:
+            s = self.series[meter.id] = _Series(meter.label)
+        return s
+
+    def check(self, row: ReadingRow | BillRow) -> RowError | None:
+        return self._reading(row) if isinstance(row, ReadingRow) else self._bill(row)
+
+    def _reading(self, row: ReadingRow) -> RowError | None:
+        s = self._get(row.meter)
+        if s.latest is not None and row.ts == s.latest:
+            stamp = row.ts.isoformat()
+            return RowError(row.line, "", stamp, f"Duplicate timestamp: same meter and time as line {s.latest_line}.")
+        s.count += 1
+        if row.value < 0 and not row.meter.production:
+            s.negatives += 1
+        if s.latest is not None and row.ts < s.latest:
+            s.out_of_order += 1
+            return None
+        if s.latest is not None:
+            step = timedelta(minutes=row.meter.interval_minutes)
+            missing = (row.ts - s.latest) // step - 1
+            if missing >= 1:
+                s.gaps += 1
+                s.missing += missing
+                if len(s.gap_examples) < EXAMPLES:
+                    s.gap_examples.append(f"{s.latest:%Y-%m-%d %H:%M} → {row.ts:%Y-%m-%d %H:%M} UTC")
+        s.latest, s.latest_line = row.ts, row.line
+        return None
+
+    def _bill(self, row: BillRow) -> RowError | None:
+        s = self._get(row.meter)
+        if s.latest == row.start_date:
+            return RowError(
+                row.line, "", row.start_date.isoformat(), f"Duplicate bill: same meter and start date as line {s.latest_line}."
+            )
+        s.count += 1
+        if row.energy_kwh < 0 and not row.meter.production:
+            s.negatives += 1
+        days = (row.end_date - row.start_date).days
+        if not BILL_DAYS[0] <= days <= BILL_DAYS[1]:
+            s.odd_periods += 1
+        if s.latest is not None and row.start_date < s.latest:
+            s.out_of_order += 1
+            return None
+        if s.latest_end is not None and row.start_date < s.latest_end:
+            s.overlaps += 1
+        s.latest, s.latest_line, s.latest_end = row.start_date, row.line, row.end_date
+        return None
+
+    def warnings(self, *, interval_of: dict[int, int]) -> list[dict]:
+        """Findings as {code, message, count, meter}, for Upload.warnings."""
+        out: list[dict] = []
+
+        def add(code: str, count: int, message: str, meter: str) -> None:
+            if count:
+                out.append({"code": code, "count": count, "message": message, "meter": meter})
+
+        for meter_id, s in self.series.items():
+            m = s.label
+            add("out_of_order", s.out_of_order, f"{m}: {s.out_of_order} rows are earlier than a row above them.", m)
+            add(
+                "negative_values",
+                s.negatives,
+                f"{m}: {s.negatives} negative values on a consumption meter (net export or a sign error?).",
+                m,
+            )
+            if s.gaps:
+                first = "; ".join(s.gap_examples)
+                add(
+                    "gaps",
+                    s.gaps,
+                    f"{m}: {s.gaps} gaps, {s.missing} missing readings against the "
+                    f"{interval_of.get(meter_id, 0)}-minute interval (first: {first}).",
+                    m,
+                )
+            add("bill_overlaps", s.overlaps, f"{m}: {s.overlaps} bills start before the previous one ends.", m)
+            add(
+                "bill_period_length",
+                s.odd_periods,
+                f"{m}: {s.odd_periods} bills cover fewer than {BILL_DAYS[0]} or more than {BILL_DAYS[1]} days.",
+                m,
+            )
+        return out

@@ -1,0 +1,132 @@
+"""What each column of a file means: detected from the header, or chosen by the user.
+
+A mapping is `{header name: role}`. Roles are data (ROLES), and so are the header
+names operators really export (ALIASES); detection is a lookup, not a chain of ifs.
+"""
+
+import re
+from dataclasses import dataclass
+
+TS, DATE, TIME, VALUE, METER, START_DATE, END_DATE = "ts", "date", "time", "value", "meter", "start_date", "end_date"
+ELECTRICAL = tuple(
+    [f"{p}_{n}" for p in ("aP", "rP", "apP", "v", "c", "pC") for n in (1, 2, 3)] + ["v_12", "v_13", "v_23"]
+)
+ROLES: dict[str, str] = {
+    TS: "Timestamp (start of interval)",
+    DATE: "Date (with a separate time column)",
+    TIME: "Time of day (with a separate date column)",
+    VALUE: "Value (energy, kWh)",
+    METER: "Meter (name or Wattics stream id)",
+    START_DATE: "Bill start date",
+    END_DATE: "Bill end date",
+    **{name: f"Wattics {name}" for name in ELECTRICAL},
+}
+
+# Normalised header names (see normalise()) per role, most specific first.
+ALIASES: dict[str, tuple[str, ...]] = {
+    TS: (
+        "start", "start_datetime", "start_time", "start_timestamp", "timestamp", "datetime", "date_time",
+        "time_stamp", "ts", "tsiso8601", "interval_start", "interval_start_time", "interval_start_datetime",
+        "reading_time", "read_time", "reading_datetime", "period_start", "local_time", "utc_time",
+    ),
+    DATE: ("date", "day", "reading_date", "read_date"),
+    TIME: ("time", "hour", "time_of_day"),
+    VALUE: (
+        "value", "energy_kwh", "kwh", "usage", "usage_kwh", "consumption", "consumption_kwh", "energy",
+        "reading", "reading_kwh", "kwh_used", "quantity", "net_kwh",
+    ),
+    METER: (
+        "meter", "meter_name", "meter_id", "custom_id", "stream", "stream_id", "data_stream_id",
+        "datastream_id", "data_stream", "id", "channel",
+    ),
+    START_DATE: ("start_date", "bill_start", "bill_start_date", "period_start_date", "from_date", "service_start"),
+    END_DATE: ("end_date", "bill_end", "bill_end_date", "period_end_date", "to_date", "service_end"),
+}  # fmt: skip
+_ROLE_OF_ALIAS = {alias: role for role, aliases in ALIASES.items() for alias in aliases}
+_ELECTRICAL_OF = {name.lower(): name for name in ELECTRICAL}
+
+READINGS, BILLS = "readings", "bills"
+
+
+def normalise(name: str) -> str:
+    """'Energy (kWh)' -> 'energy_kwh', ' Start Time' -> 'start_time'."""
+    return re.sub(r"[^0-9a-z]+", "_", name.strip().lower()).strip("_")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A complete mapping, by column index."""
+
+    kind: str  # READINGS or BILLS
+    columns: dict[int, str]  # index -> role
+
+    def index(self, role: str) -> int | None:
+        return next((i for i, r in self.columns.items() if r == role), None)
+
+    @property
+    def electrical(self) -> list[tuple[int, str]]:
+        return [(i, r) for i, r in sorted(self.columns.items()) if r in _ELECTRICAL_OF.values()]
+
+
+class MappingNeeded(Exception):
+    """The columns are not (all) recognised; the user must say what they mean."""
+
+
+def duplicate_header_problem(header: list[str]) -> str | None:
+    seen: dict[str, int] = {}
+    for i, name in enumerate(header):
+        key = normalise(name)
+        if not key:
+            continue
+        if key in seen:
+            return f"Column {name!r} appears twice in the header (columns {seen[key] + 1} and {i + 1})."
+        seen[key] = i
+    return None
+
+
+def detect(header: list[str]) -> dict[str, str]:
+    """The roles recognised in a header, as {header name: role}. Unknown columns are left out."""
+    found: dict[str, str] = {}
+    for name in header:
+        key = normalise(name)
+        role = _ELECTRICAL_OF.get(key) or _ROLE_OF_ALIAS.get(key)
+        if role and role not in found.values():
+            found[name] = role
+    roles = set(found.values())
+    # One column with a date and no time column is the timestamp of daily data; a
+    # time column alone is taken to hold full timestamps.
+    if TS not in roles and (DATE in roles) != (TIME in roles):
+        for name, role in found.items():
+            if role in (DATE, TIME):
+                found[name] = TS
+    if TS in roles:
+        found = {n: r for n, r in found.items() if r not in (DATE, TIME)}
+    # A start date without an end date is the timestamp of daily readings.
+    if START_DATE in roles and END_DATE not in roles and TS not in set(found.values()):
+        found = {n: (TS if r == START_DATE else r) for n, r in found.items()}
+    return found
+
+
+def layout(header: list[str], mapping: dict[str, str], *, needs_meter: bool) -> Layout:
+    """Check a mapping is complete; raise MappingNeeded with what is missing."""
+    by_name = {name: i for i, name in enumerate(header)}
+    columns = {by_name[name]: role for name, role in mapping.items() if name in by_name and role in ROLES}
+    roles = list(columns.values())
+    repeated = sorted({r for r in roles if roles.count(r) > 1})
+    if repeated:
+        raise MappingNeeded(f"Each meaning can be given to one column only: {', '.join(repeated)}.")
+    missing = []
+    if START_DATE in roles or END_DATE in roles:
+        kind = BILLS
+        missing += [ROLES[r] for r in (START_DATE, END_DATE, VALUE) if r not in roles]
+    else:
+        kind = READINGS
+        if TS not in roles and not (DATE in roles and TIME in roles):
+            missing.append("a timestamp column")
+        if VALUE not in roles and not any(r.startswith("aP_") for r in roles):
+            missing.append("a value column (or Wattics aP_1..aP_3 columns)")
+    if needs_meter and METER not in roles:
+        missing.append("the meter column")
+    if missing:
+        raise MappingNeeded(f"Choose {' and '.join(missing)}.")
+    return Layout(kind=kind, columns=columns)

@@ -1,0 +1,83 @@
+"""Cell values: numbers and timestamps. Each parser returns a value or raises CellError."""
+
+import math
+import re
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
+# Readings a little ahead of the server clock are tolerated (meters' clocks drift).
+FUTURE_TOLERANCE = timedelta(days=1)
+
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_NOT_FINITE = {"nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
+_SLASHED_ISO = re.compile(r"(\d{4})/(\d{2})/(\d{2})")
+
+
+class CellError(ValueError):
+    """A cell that cannot be used; the message says why, for the error report."""
+
+
+def parse_number(text: str, *, decimal_comma: bool = False) -> float:
+    """A finite float. Only plain decimal notation: no NaN, inf, '1_000', formulas."""
+    s = text.strip()
+    if not s:
+        raise CellError("is empty")
+    if s.lower() in _NOT_FINITE:
+        raise CellError("is not a finite number")
+    if decimal_comma:
+        s = s.replace(",", ".")
+    if not _NUMBER.fullmatch(s):
+        raise CellError("is not a number")
+    value = float(s)
+    if not math.isfinite(value):
+        raise CellError("is not a finite number")
+    return value
+
+
+def parse_naive_or_aware(text: str) -> datetime:
+    """ISO 8601 with or without offset, 'T' or a space, seconds optional; a plain date is midnight."""
+    s = text.strip()
+    if not s:
+        raise CellError("is empty")
+    s = _SLASHED_ISO.sub(r"\1-\2-\3", s, count=1)
+    try:
+        return datetime.fromisoformat(s)
+    except ValueError:
+        raise CellError("is not a date and time (expected ISO 8601, e.g. 2024-01-31T13:45:00+00:00)") from None
+
+
+def parse_date(text: str) -> date:
+    s = text.strip()
+    if not s:
+        raise CellError("is empty")
+    try:
+        return date.fromisoformat(_SLASHED_ISO.sub(r"\1-\2-\3", s, count=1))
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(s).date()
+    except ValueError:
+        raise CellError("is not a date (expected YYYY-MM-DD)") from None
+
+
+def _wall(dt: datetime) -> datetime:
+    return dt.replace(tzinfo=None, fold=0)
+
+
+def in_dst_gap(naive: datetime, tz: ZoneInfo) -> bool:
+    """True if this wall-clock time never happened in tz (clocks jumped over it)."""
+    local = naive.replace(tzinfo=tz)
+    return _wall(local.astimezone(UTC).astimezone(tz)) != _wall(naive)
+
+
+def is_ambiguous(naive: datetime, tz: ZoneInfo) -> bool:
+    """True if this wall-clock time happened twice in tz (clocks went back over it)."""
+    return naive.replace(tzinfo=tz, fold=0).utcoffset() != naive.replace(tzinfo=tz, fold=1).utcoffset()
+
+
+def check_plausible(ts: datetime, *, now: datetime) -> None:
+    if ts < EARLIEST:
+        raise CellError(f"is before {EARLIEST.year}: not a plausible reading time")
+    if ts > now + FUTURE_TOLERANCE:
+        raise CellError("is more than a day in the future")
