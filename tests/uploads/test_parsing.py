@@ -21,7 +21,9 @@ def lookup(key: str):
 
 def parse(data: bytes | str, *, meter=NY, mapping=None, cap=10**7):
     raw = io.BytesIO(data.encode() if isinstance(data, str) else data)
-    parsed = ParsedFile(raw, column_mapping=mapping, fixed_meter=meter, resolve_meter=lookup, max_decompressed_bytes=cap)
+    parsed = ParsedFile(
+        raw, column_mapping=mapping, fixed_meter=meter, resolve_meter=lookup, max_decompressed_bytes=cap
+    )
     rows = list(parsed)
     return parsed, [r for r in rows if isinstance(r, ReadingRow)], [r for r in rows if isinstance(r, RowError)]
 

@@ -74,9 +74,8 @@ class SeriesChecks:
     def _bill(self, row: BillRow) -> RowError | None:
         s = self._get(row.meter)
         if s.latest == row.start_date:
-            return RowError(
-                row.line, "", row.start_date.isoformat(), f"Duplicate bill: same meter and start date as line {s.latest_line}."
-            )
+            problem = f"Duplicate bill: same meter and start date as line {s.latest_line}."
+            return RowError(row.line, "", row.start_date.isoformat(), problem)
         s.count += 1
         if row.energy_kwh < 0 and not row.meter.production:
             s.negatives += 1

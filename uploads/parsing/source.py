@@ -49,8 +49,7 @@ class _CappedReader(io.RawIOBase):
         self.total += len(data)
         if self.total > self.cap:
             raise FileProblem(
-                f"The gzip file decompresses to more than {_mb(self.cap)}; it was refused. "
-                "Split it into smaller files."
+                f"The gzip file decompresses to more than {_mb(self.cap)}; it was refused. Split it into smaller files."
             )
         buffer[: len(data)] = data
         return len(data)
@@ -145,8 +144,6 @@ class CsvSource:
             except StopIteration:
                 return
             except csv.Error as exc:
-                raise FileProblem(
-                    f"Line {self.line_no} is not valid CSV ({exc}); look for an unclosed quote."
-                ) from exc
+                raise FileProblem(f"Line {self.line_no} is not valid CSV ({exc}); look for an unclosed quote.") from exc
             if any(cell.strip() for cell in cells):
                 yield self.line_no, cells
