@@ -67,7 +67,9 @@ def _epoch_sql(column: str) -> str:
     # Seconds since the epoch, per database; the only vendor-specific SQL here.
     if connection.vendor == "postgresql":
         return f"EXTRACT(EPOCH FROM {column})"
-    return f"((julianday({column}) - 2440587.5) * 86400.0)"
+    # Whole seconds: julianday() arithmetic drifts by microseconds and would move
+    # readings on a bucket edge into the previous bucket.
+    return f"CAST(strftime('%%s', {column}) AS INTEGER)"
 
 
 def _param(value: datetime):
