@@ -1,0 +1,18 @@
+"""Celery tasks of ingest: they take an upload id and call a service (which claims the upload)."""
+
+from celery import shared_task
+
+from uploads.services.ingest import upload_store, upload_validate
+
+# Parsing a file at the size limit takes minutes, not hours.
+LIMITS = {"time_limit": 1800, "soft_time_limit": 1700, "acks_late": True}
+
+
+@shared_task(name="uploads.ingest.validate", **LIMITS)
+def upload_validate_task(upload_id: int) -> None:
+    upload_validate(upload_id=upload_id)
+
+
+@shared_task(name="uploads.ingest.store", **LIMITS)
+def upload_store_task(upload_id: int) -> None:
+    upload_store(upload_id=upload_id)

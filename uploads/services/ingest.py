@@ -1,0 +1,413 @@
+"""Ingest: receive a file, validate it (parse, check, report), store its valid rows.
+
+Status: received → parsing → validated | invalid | needs_mapping | failed;
+validated → storing → stored (then deliveries are created) | failed; and
+validated | needs_mapping | invalid → cancelled. Each step claims the upload with
+a conditional update, so a task run twice (or a double click) does the work once.
+
+Small files are validated and stored in the request (the user sees the review
+at once); larger ones go to a Celery worker and the review page polls.
+"""
+
+import csv
+import hashlib
+import logging
+import tempfile
+from datetime import UTC, datetime, time
+from pathlib import PurePath
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Organization
+from sites.models import Meter, MeterType
+from uploads.models import Bill, Reading, Target, Upload, UploadStatus
+from uploads.parsing import (
+    BILLS,
+    BillRow,
+    FileProblem,
+    MappingNeeded,
+    MeterInfo,
+    ParsedFile,
+    ReadingRow,
+    RowError,
+    sample_rows,
+)
+from uploads.parsing.columns import detect
+from uploads.services import ingest_storage
+
+logger = logging.getLogger(__name__)
+
+PREVIEW_ROWS = 20
+# The report lists this many errors, then says how many more there were.
+REPORT_MAX_ROWS = 10_000
+
+
+class IngestError(Exception):
+    """An action the upload's current state does not allow; the message is for the user."""
+
+
+def inline_max_bytes() -> int:
+    return getattr(settings, "INGEST_INLINE_MAX_BYTES", 256 * 1024)
+
+
+def max_decompressed_bytes() -> int:
+    return getattr(settings, "UPLOAD_MAX_DECOMPRESSED_BYTES", 4 * settings.UPLOAD_MAX_BYTES)
+
+
+# --- Meters ------------------------------------------------------------------------
+
+
+def _info(meter: Meter) -> MeterInfo:
+    return MeterInfo(
+        id=meter.pk,
+        label=str(meter),
+        tz=ZoneInfo(meter.site.timezone),
+        interval_minutes=meter.interval_minutes,
+        production=meter.meter_type == MeterType.PRODUCTION,
+    )
+
+
+class MeterLookup:
+    """Meter column values -> meters of one organization: by name, then Wattics stream id,
+    then 'Site / Meter'. Answers are remembered (a file repeats the same few values)."""
+
+    def __init__(self, organization: Organization):
+        self.by_name: dict[str, list[MeterInfo]] = {}
+        self.by_other: dict[str, MeterInfo] = {}
+        for meter in Meter.objects.filter(organization=organization).select_related("site"):
+            info = _info(meter)
+            self.by_name.setdefault(meter.name.casefold(), []).append(info)
+            if meter.wattics_stream_id:
+                self.by_other.setdefault(meter.wattics_stream_id.casefold(), info)
+            self.by_other.setdefault(f"{meter.site.name} / {meter.name}".casefold(), info)
+        self._seen: dict[str, MeterInfo | str] = {}
+
+    def __call__(self, key: str) -> MeterInfo | str:
+        if key not in self._seen:
+            self._seen[key] = self._find(key)
+        return self._seen[key]
+
+    def _find(self, key: str) -> MeterInfo | str:
+        named = self.by_name.get(key.casefold(), [])
+        if len(named) == 1:
+            return named[0]
+        if key.casefold() in self.by_other:
+            return self.by_other[key.casefold()]
+        if named:
+            return f"names {len(named)} meters on different sites; write 'Site / Meter' or the Wattics stream id"
+        return "is not a meter of this organization (no meter has this name or Wattics stream id)"
+
+
+def _open(upload: Upload, raw) -> ParsedFile:
+    return ParsedFile(
+        raw,
+        column_mapping=upload.column_mapping or None,
+        fixed_meter=_info(upload.meter) if upload.meter_id else None,
+        resolve_meter=MeterLookup(upload.organization),
+        max_decompressed_bytes=max_decompressed_bytes(),
+    )
+
+
+# --- Create ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def upload_create(
+    *,
+    organization: Organization,
+    user,
+    file: File,
+    meter: Meter | None,
+    targets: list[str],
+    run_now: bool | None = None,
+) -> Upload:
+    """Store the file and its fingerprint, then validate it (now if small or run_now, else in a worker)."""
+    if meter is not None and meter.organization_id != organization.pk:
+        raise IngestError("That meter belongs to another organization.")
+    if file.size > settings.UPLOAD_MAX_BYTES:
+        raise IngestError(f"The file is larger than the limit of {settings.UPLOAD_MAX_BYTES // (1024 * 1024)} MB.")
+    digest = hashlib.sha256()
+    for chunk in file.chunks():
+        digest.update(chunk)
+    name = PurePath(file.name or "upload.csv").name[:255]
+    upload = Upload(
+        organization=organization,
+        uploaded_by=user,
+        meter=meter,
+        original_name=name,
+        size_bytes=file.size,
+        sha256=digest.hexdigest(),
+        targets=[Target(t).value for t in targets],
+    )
+    upload.file.save(name, file, save=False)
+    upload.save()
+    _schedule(upload, "validate", run_now)
+    return upload
+
+
+def _schedule(upload: Upload, step: str, run_now: bool | None) -> None:
+    if run_now is None:
+        run_now = upload.size_bytes <= inline_max_bytes()
+    if run_now:
+        (upload_validate if step == "validate" else upload_store)(upload_id=upload.pk)
+        upload.refresh_from_db()
+        return
+    from uploads import ingest_tasks
+
+    task = ingest_tasks.upload_validate_task if step == "validate" else ingest_tasks.upload_store_task
+    transaction.on_commit(lambda: task.delay(upload.pk))
+
+
+# --- Validate ----------------------------------------------------------------------
+
+
+def _neutralise(cell: str) -> str:
+    """A cell a spreadsheet would run as a formula gets a leading apostrophe."""
+    text = str(cell)
+    if text[:1] in ("=", "@", "\t", "\r") or (text[:1] in ("+", "-") and not _is_number(text)):
+        return "'" + text
+    return text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+class _Report:
+    """The error CSV, written to a temporary file as errors come."""
+
+    def __init__(self) -> None:
+        self.file = tempfile.TemporaryFile(mode="w+", encoding="utf-8", newline="")  # noqa: SIM115 - closed in save_to
+        self.writer = csv.writer(self.file)
+        self.writer.writerow(["line", "column", "value", "problem"])
+        self.count = 0
+
+    def add(self, error: RowError) -> None:
+        self.count += 1
+        if self.count <= REPORT_MAX_ROWS:
+            self.writer.writerow([_neutralise(x) for x in (error.line, error.column, error.value, error.problem)])
+
+    def save_to(self, upload: Upload) -> str:
+        if self.count > REPORT_MAX_ROWS:
+            self.writer.writerow(["", "", "", f"… and {self.count - REPORT_MAX_ROWS} more errors."])
+        self.file.seek(0)
+        data = self.file.read().encode("utf-8")
+
+        self.file.close()
+        upload.error_report.save(f"upload-{upload.pk}-errors.csv", ContentFile(data), save=False)
+        return upload.error_report.name
+
+
+def _preview(row: ReadingRow | BillRow) -> dict:
+    if isinstance(row, BillRow):
+        return {
+            "line": row.line,
+            "meter": row.meter.label,
+            "start_date": row.start_date.isoformat(),
+            "end_date": row.end_date.isoformat(),
+            "value": row.energy_kwh,
+        }
+    return {
+        "line": row.line,
+        "meter": row.meter.label,
+        "ts": row.ts.isoformat(),
+        "local": row.ts.astimezone(row.meter.tz).isoformat(),
+        "value": row.value,
+        "extra": row.extra,
+    }
+
+
+def _span(row: ReadingRow | BillRow) -> tuple[datetime, datetime]:
+    if isinstance(row, BillRow):
+        return datetime.combine(row.start_date, time(), UTC), datetime.combine(row.end_date, time(), UTC)
+    return row.ts, row.ts
+
+
+def _target_warnings(upload: Upload, kind: str) -> list[dict]:
+    bills = kind == BILLS
+    ignored = [t for t in upload.targets if (t == Target.WATTCARBON_BILLS) != bills]
+    if not ignored:
+        return []
+    what = "bills" if bills else "readings"
+    names = ", ".join(Target(t).label for t in ignored)
+    message = f"This file holds {what}: {names} will not receive it."
+    return [{"code": "targets", "count": len(ignored), "message": message, "meter": ""}]
+
+
+def upload_validate(*, upload_id: int) -> Upload:
+    """Parse the stored file: counts, preview, warnings, error report. Claims RECEIVED → PARSING."""
+    if not Upload.objects.filter(pk=upload_id, status=UploadStatus.RECEIVED).update(status=UploadStatus.PARSING):
+        return Upload.objects.get(pk=upload_id)
+    upload = Upload.objects.select_related("meter__site", "organization").get(pk=upload_id)
+    try:
+        fields = _validate(upload)
+    except Exception as exc:
+        logger.exception("validation of upload %s failed", upload_id)
+        fields = {"status": UploadStatus.FAILED, "error": f"Validation failed unexpectedly ({type(exc).__name__})."}
+    fields["validated_at"] = timezone.now()
+    Upload.objects.filter(pk=upload_id, status=UploadStatus.PARSING).update(**fields)
+    upload.refresh_from_db()
+    return upload
+
+
+def _sample(upload: Upload, raw) -> dict:
+    raw.seek(0)
+    try:
+        header, rows = sample_rows(raw, max_decompressed_bytes=max_decompressed_bytes())
+    except FileProblem:
+        return {}
+    return {"header": header, "sample": rows}
+
+
+def _validate(upload: Upload) -> dict:
+    fields: dict = {"error": "", "warnings": [], "preview": [], "error_report": ""}
+    fields.update(rows_total=0, rows_valid=0, rows_invalid=0, rows_stored=0, period_start=None, period_end=None)
+    if upload.error_report:
+        upload.error_report.delete(save=False)
+    with upload.file.open("rb") as raw:
+        try:
+            parsed = _open(upload, raw)
+        except FileProblem as exc:
+            return fields | {"status": UploadStatus.INVALID, "error": str(exc)}
+        except MappingNeeded as exc:
+            options = _sample(upload, raw)
+            mapping = upload.column_mapping or detect(options.get("header", []))
+            return fields | {
+                "status": UploadStatus.NEEDS_MAPPING,
+                "error": f"The columns were not all recognised. {exc}",
+                "options": options,
+                "column_mapping": mapping,
+            }
+        report, preview = _Report(), []
+        valid = invalid = 0
+        last_bad_line = 0
+        start = end = None
+        try:
+            for row in parsed:
+                if isinstance(row, RowError):
+                    report.add(row)
+                    if row.line != last_bad_line:
+                        invalid, last_bad_line = invalid + 1, row.line
+                    continue
+                valid += 1
+                if len(preview) < PREVIEW_ROWS:
+                    preview.append(_preview(row))
+                first, last = _span(row)
+                start = first if start is None else min(start, first)
+                end = last if end is None else max(end, last)
+        except FileProblem as exc:
+            return fields | {"status": UploadStatus.INVALID, "error": str(exc), "rows_valid": 0}
+        options = parsed.options | _sample(upload, raw)
+        mapping = parsed.mapping
+    if report.count:
+        fields["error_report"] = report.save_to(upload)
+    fields.update(
+        rows_total=valid + invalid,
+        rows_valid=valid,
+        rows_invalid=invalid,
+        period_start=start,
+        period_end=end,
+        preview=preview,
+        warnings=parsed.warnings() + _target_warnings(upload, parsed.layout.kind),
+        options=options,
+        column_mapping=mapping,
+        status=UploadStatus.VALIDATED if valid else UploadStatus.INVALID,
+    )
+    if not valid:
+        fields["error"] = (
+            "The file has a header but no data rows."
+            if not invalid
+            else f"No valid rows: all {invalid} rows have errors (see the error report)."
+        )
+    return fields
+
+
+def upload_set_mapping(*, upload: Upload, mapping: dict[str, str], user, run_now: bool | None = None) -> Upload:
+    """Save the user's column mapping and validate again."""
+    allowed = (UploadStatus.NEEDS_MAPPING, UploadStatus.VALIDATED, UploadStatus.INVALID)
+    updated = Upload.objects.filter(pk=upload.pk, status__in=allowed).update(
+        column_mapping={name: role for name, role in mapping.items() if role}, status=UploadStatus.RECEIVED
+    )
+    if not updated:
+        raise IngestError(f"This upload is {upload.get_status_display().lower()}: its columns can no longer change.")
+    upload.refresh_from_db()
+    _schedule(upload, "validate", run_now)
+    return upload
+
+
+def upload_cancel(*, upload: Upload, user) -> Upload:
+    allowed = (UploadStatus.VALIDATED, UploadStatus.NEEDS_MAPPING, UploadStatus.INVALID, UploadStatus.RECEIVED)
+    if not Upload.objects.filter(pk=upload.pk, status__in=allowed).update(status=UploadStatus.CANCELLED):
+        raise IngestError(f"This upload is {upload.get_status_display().lower()}: it can no longer be cancelled.")
+    upload.refresh_from_db()
+    return upload
+
+
+# --- Confirm and store ---------------------------------------------------------------
+
+
+def upload_confirm(*, upload: Upload, user, run_now: bool | None = None) -> Upload:
+    """The user confirmed the push: store the valid rows (now, or in a worker), then deliveries follow."""
+    if not Upload.objects.filter(pk=upload.pk, status=UploadStatus.VALIDATED).update(status=UploadStatus.STORING):
+        upload.refresh_from_db()
+        raise IngestError(f"This upload is {upload.get_status_display().lower()}: only a validated upload is pushed.")
+    upload.refresh_from_db()
+    _schedule(upload, "store", run_now)
+    return upload
+
+
+def upload_store(*, upload_id: int) -> Upload:
+    """Write the valid rows of a STORING upload, mark it STORED, create its deliveries.
+
+    Idempotent: the rows are upserts, so a task that runs again after a crash
+    rewrites the same rows."""
+    upload = Upload.objects.select_related("meter__site", "organization").get(pk=upload_id)
+    if upload.status != UploadStatus.STORING:
+        return upload
+    try:
+        with upload.file.open("rb") as raw:
+            parsed = _open(upload, raw)
+            valid = (row for row in parsed if not isinstance(row, RowError))
+            if parsed.layout.kind == BILLS:
+                ingest_storage.bills_upsert(rows=valid, upload_id=upload.pk)
+            else:
+
+                def progress(n: int) -> None:
+                    Upload.objects.filter(pk=upload.pk).update(rows_stored=n)
+
+                ingest_storage.readings_upsert(rows=valid, upload_id=upload.pk, progress=progress)
+    except Exception as exc:
+        logger.exception("storing upload %s failed", upload_id)
+        Upload.objects.filter(pk=upload_id, status=UploadStatus.STORING).update(
+            status=UploadStatus.FAILED, error=f"Storing the rows failed ({type(exc).__name__}); nothing was pushed."
+        )
+        return Upload.objects.get(pk=upload_id)
+    stored = Reading.objects.filter(upload=upload).count() + Bill.objects.filter(upload=upload).count()
+    Upload.objects.filter(pk=upload_id, status=UploadStatus.STORING).update(
+        status=UploadStatus.STORED, rows_stored=stored, stored_at=timezone.now()
+    )
+    upload.refresh_from_db()
+    _create_deliveries(upload)
+    return upload
+
+
+def _create_deliveries(upload: Upload) -> None:
+    from uploads.services.deliveries import deliveries_create_for_upload
+
+    try:
+        deliveries_create_for_upload(upload=upload)
+    except Exception as exc:
+        # The rows are stored either way; the push can be started again from the upload's page.
+        logger.exception("creating deliveries for upload %s failed", upload.pk)
+        message = f"The rows are stored, but the pushes could not be queued ({type(exc).__name__})."
+        Upload.objects.filter(pk=upload.pk).update(error=message)
+        upload.error = message
