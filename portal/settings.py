@@ -207,6 +207,8 @@ DELIVERY_RETRY_BASE_SECONDS = env.float("DELIVERY_RETRY_BASE_SECONDS", default=2
 DELIVERY_RETRY_MAX_SECONDS = env.float("DELIVERY_RETRY_MAX_SECONDS", default=300.0)
 # Rows per WattCarbon interval CSV upload (a year of 15-minute data is ~35,000 rows).
 WATTCARBON_INTERVAL_CHUNK_ROWS = env.int("WATTCARBON_INTERVAL_CHUNK_ROWS", default=5000)
+# A pushing delivery whose heartbeat is older than this has lost its worker: it is taken up again.
+DELIVERY_STALE_SECONDS = env.int("DELIVERY_STALE_SECONDS", default=120)
 
 # --- Security -----------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

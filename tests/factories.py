@@ -143,3 +143,14 @@ def make_readings(meter: Meter, start, count: int, interval_minutes: int | None 
     value = value or (lambda i: round(2 + math.sin(i / 16), 4))
     rows = [Reading(meter=meter, ts=start + i * step, value=value(i)) for i in range(count) if i not in skip]
     return Reading.objects.bulk_create(rows, batch_size=5000)
+
+
+def make_stored_upload(meter: Meter, start, count: int, *, targets=("wattics",), value=None, user=None, **kwargs):
+    """A stored upload of `count` readings of one meter (see make_readings), rows linked to it."""
+    from uploads.models import Reading
+
+    upload = make_upload(meter.organization, user, meter=meter, targets=list(targets), rows_total=count,
+                         rows_valid=count, rows_stored=count)  # fmt: skip
+    rows = make_readings(meter, start, count, value=value, **kwargs)
+    Reading.objects.filter(pk__in=[r.pk for r in rows]).update(upload=upload)
+    return upload

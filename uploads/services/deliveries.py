@@ -1,9 +1,256 @@
-"""Deliveries: the push of stored rows to the vendors. (Being written: see issue 4.)"""
+"""Deliveries: the push of stored rows to the vendors.
 
-from uploads.models import Delivery, Upload
+Life of a delivery: created queued by `deliveries_create_for_upload`, claimed by one
+worker (`delivery_claim`: queued -> pushing with a conditional update), pushed by the
+runner of its target (uploads.services.push_wattics / push_wattcarbon), and ended
+delivered, partially_failed or failed. People may retry, cancel or re-push it; each
+action checks the current status first, in the same UPDATE that changes it.
+"""
+
+import logging
+from datetime import UTC, datetime, time, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Max, Min, Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from uploads.locks import StreamLock
+from uploads.models import Bill, Delivery, DeliveryStatus, Reading, Target, Upload
+from uploads.services.push_run import Stop, enqueue
+
+logger = logging.getLogger(__name__)
+
+READING_TARGETS = (Target.WATTICS, Target.WATTCARBON_INTERVALS)
+# Another delivery holds the meter's stream: come back after this long.
+LOCK_BUSY_RETRY_SECONDS = 5.0
+
+
+class DeliveryActionError(Exception):
+    """A person asked for something the delivery's current status does not allow."""
+
+
+def _day_start(day) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def _missing_remote_id(meter, target: str) -> str:
+    """Why this meter cannot be pushed to the target, or ''."""
+    if target == Target.WATTICS and not meter.wattics_stream_id:
+        return f"Meter {meter} has no Wattics data stream id: set it on the meter page, then retry."
+    if target in (Target.WATTCARBON_INTERVALS, Target.WATTCARBON_BILLS) and not meter.wattcarbon_id:
+        return f"Meter {meter} has no WattCarbon meter id: sync the meter to WattCarbon on its page, then retry."
+    return ""
+
+
+def _spans(upload: Upload, target: str) -> dict[int, tuple[datetime, datetime]]:
+    """Per meter, the first and last instant of the upload's rows for this target."""
+    if target == Target.WATTCARBON_BILLS:
+        rows = Bill.objects.filter(upload=upload).values("meter_id").annotate(first=Min("start_date"),
+                                                                              last=Max("start_date"))  # fmt: skip
+        return {r["meter_id"]: (_day_start(r["first"]), _day_start(r["last"])) for r in rows}
+    rows = Reading.objects.filter(upload=upload).values("meter_id").annotate(first=Min("ts"), last=Max("ts"))
+    return {r["meter_id"]: (r["first"], r["last"]) for r in rows}
+
+
+def span_total(*, meter_id: int, target: str, first_ts: datetime, last_ts: datetime) -> int:
+    """How many of the meter's stored rows lie in the span (a re-upload may have added some)."""
+    if target == Target.WATTCARBON_BILLS:
+        return Bill.objects.filter(meter_id=meter_id, start_date__gte=first_ts.date(),
+                                   start_date__lte=last_ts.date()).count()  # fmt: skip
+    return Reading.objects.filter(meter_id=meter_id, ts__gte=first_ts, ts__lte=last_ts).count()
 
 
 def deliveries_create_for_upload(*, upload: Upload) -> list[Delivery]:
     """Create one delivery per (meter, target) of a stored upload and enqueue their pushes
-    on commit. Idempotent: an existing delivery is returned, not duplicated."""
-    raise NotImplementedError
+    on commit. Idempotent: an existing delivery is returned, not duplicated.
+
+    A delivery covers the span of the upload's rows for its meter (first to last instant).
+    A meter without the vendor's id for it gets a delivery failed at once, with the fix."""
+    from sites.models import Meter
+
+    deliveries: list[Delivery] = []
+    for target in upload.targets:
+        spans = _spans(upload, target)
+        meters = Meter.objects.select_related("site").in_bulk(list(spans))
+        for meter_id, (first_ts, last_ts) in sorted(spans.items()):
+            meter = meters[meter_id]
+            problem = _missing_remote_id(meter, target)
+            defaults = {
+                "organization_id": upload.organization_id,
+                "total": span_total(meter_id=meter_id, target=target, first_ts=first_ts, last_ts=last_ts),
+                "first_ts": first_ts,
+                "last_ts": last_ts,
+                "status": DeliveryStatus.FAILED if problem else DeliveryStatus.QUEUED,
+                "last_error": problem,
+                "finished_at": timezone.now() if problem else None,
+            }
+            try:
+                with transaction.atomic():
+                    delivery, created = Delivery.objects.get_or_create(
+                        upload=upload, meter=meter, target=target, defaults=defaults
+                    )
+            except IntegrityError:  # created by a concurrent call meanwhile
+                delivery, created = Delivery.objects.get(upload=upload, meter=meter, target=target), False
+            if created and not problem:
+                transaction.on_commit(lambda pk=delivery.pk: enqueue(pk))
+            deliveries.append(delivery)
+    return deliveries
+
+
+# ----- the worker side ------------------------------------------------------------------------
+
+
+def delivery_claim(*, delivery_id: int) -> Delivery | None:
+    """Take the delivery for this worker: queued and due, or pushing with a stale heartbeat
+    (its worker died). Only one worker's UPDATE matches; the others get None."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.DELIVERY_STALE_SECONDS)
+    due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    claimable = (Q(status=DeliveryStatus.QUEUED) & due) | Q(status=DeliveryStatus.PUSHING, heartbeat_at__lt=stale)
+    claimed = (
+        Delivery.objects.filter(claimable, pk=delivery_id).update(
+            status=DeliveryStatus.PUSHING,
+            attempts=F("attempts") + 1,
+            heartbeat_at=now,
+            updated_at=now,
+            next_attempt_at=None,
+            finished_at=None,
+            started_at=Coalesce("started_at", now),
+        )  # fmt: skip
+    )
+    if not claimed:
+        return None
+    return Delivery.objects.select_related("meter__site", "meter__organization__credentials", "organization").get(
+        pk=delivery_id
+    )
+
+
+def _release_busy(delivery: Delivery) -> None:
+    """The stream is locked by another delivery: back to queued (the claim did not count)."""
+    now = timezone.now()
+    due = now + timedelta(seconds=LOCK_BUSY_RETRY_SECONDS)
+    released = Delivery.objects.filter(
+        pk=delivery.pk, status=DeliveryStatus.PUSHING, attempts=delivery.attempts
+    ).update(
+        status=DeliveryStatus.QUEUED, attempts=F("attempts") - 1, next_attempt_at=due, heartbeat_at=None, updated_at=now
+    )
+    if released:
+        enqueue(delivery.pk, countdown=LOCK_BUSY_RETRY_SECONDS)
+
+
+def delivery_push(*, delivery_id: int) -> None:
+    """Claim the delivery and push it as far as it goes in this run. Safe to call twice."""
+    from uploads.services.push_wattcarbon import push_wattcarbon_bills, push_wattcarbon_intervals
+    from uploads.services.push_wattics import push_wattics
+
+    runners = {
+        Target.WATTICS: push_wattics,
+        Target.WATTCARBON_INTERVALS: push_wattcarbon_intervals,
+        Target.WATTCARBON_BILLS: push_wattcarbon_bills,
+    }
+    delivery = delivery_claim(delivery_id=delivery_id)
+    if delivery is None:
+        return
+    lock = StreamLock(meter_id=delivery.meter_id, target=delivery.target, delivery_id=delivery.pk,
+                      attempt=delivery.attempts)  # fmt: skip
+    if not lock.acquire():
+        _release_busy(delivery)
+        return
+    try:
+        runners[Target(delivery.target)](delivery, lock)
+    except Stop:
+        pass
+    finally:
+        lock.release()
+
+
+def deliveries_requeue_stale(*, stale_seconds: float | None = None) -> list[int]:
+    """Deliveries that lost their message or their worker, enqueued again.
+
+    - pushing with a heartbeat older than `stale_seconds`: the worker died. They go back to
+      queued (the dead run is fenced off: its claim no longer matches);
+    - queued, due, and untouched for `stale_seconds`: the message was lost (broker restart,
+      filesystem broker, a publish that failed). `updated_at` is touched so one lost message
+      is replaced once per period, not at every sweep.
+    A duplicate message is harmless: only one claim succeeds."""
+    stale_seconds = settings.DELIVERY_STALE_SECONDS if stale_seconds is None else stale_seconds
+    now = timezone.now()
+    stale = now - timedelta(seconds=stale_seconds)
+    dead = Delivery.objects.filter(status=DeliveryStatus.PUSHING, heartbeat_at__lt=stale)
+    dead_ids = list(dead.values_list("pk", flat=True))
+    if dead_ids:
+        Delivery.objects.filter(pk__in=dead_ids, status=DeliveryStatus.PUSHING, heartbeat_at__lt=stale).update(
+            status=DeliveryStatus.QUEUED, heartbeat_at=None, next_attempt_at=None, updated_at=now
+        )
+    due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=stale)
+    lost = Delivery.objects.filter(due, status=DeliveryStatus.QUEUED, updated_at__lt=stale)
+    lost_ids = list(lost.values_list("pk", flat=True))
+    if lost_ids:
+        Delivery.objects.filter(pk__in=lost_ids).update(updated_at=now)
+    ids = sorted(set(dead_ids) | set(lost_ids))
+    for pk in ids:
+        enqueue(pk)
+    if ids:
+        logger.warning("re-enqueued %d stale deliveries: %s", len(ids), ids[:50])
+    return ids
+
+
+# ----- people's actions ---------------------------------------------------------------------
+
+
+def _transition(delivery: Delivery, *, allowed: tuple[str, ...], verb: str, **changes) -> Delivery:
+    now = timezone.now()
+    changed = Delivery.objects.filter(pk=delivery.pk, status__in=allowed).update(updated_at=now, **changes)
+    delivery.refresh_from_db()
+    if not changed:
+        raise DeliveryActionError(f"This delivery is {delivery.get_status_display().lower()}: it cannot be {verb} now.")
+    return delivery
+
+
+def delivery_retry(*, delivery: Delivery, user=None) -> Delivery:
+    """A failed or partially failed delivery goes on from where it stopped. Rows the vendor
+    rejected stay rejected (re-push sends everything again)."""
+    delivery = _transition(
+        delivery,
+        allowed=(DeliveryStatus.FAILED, DeliveryStatus.PARTIALLY_FAILED),
+        verb="retried",
+        status=DeliveryStatus.QUEUED, last_error="", next_attempt_at=None, started_at=None, finished_at=None,
+        heartbeat_at=None,
+    )  # fmt: skip
+    logger.info("delivery %s retried by %s", delivery.pk, user)
+    transaction.on_commit(lambda: enqueue(delivery.pk))
+    return delivery
+
+
+def delivery_cancel(*, delivery: Delivery, user=None) -> Delivery:
+    """Stop a queued or running delivery; a running push stops at its next checkpoint."""
+    delivery = _transition(
+        delivery,
+        allowed=(DeliveryStatus.QUEUED, DeliveryStatus.PUSHING),
+        verb="cancelled",
+        status=DeliveryStatus.CANCELLED, finished_at=timezone.now(), next_attempt_at=None,
+        last_error=f"Cancelled by {user}." if user else "Cancelled.",
+    )  # fmt: skip
+    logger.info("delivery %s cancelled by %s", delivery.pk, user)
+    return delivery
+
+
+def delivery_repush(*, delivery: Delivery, user=None) -> Delivery:
+    """Push the span again from the start: counts reset. For Wattics the run starts after
+    the latest packet the vendor has (it discards older ones); WattCarbon gets every chunk
+    again (it replaces intervals with the same start)."""
+    total = span_total(meter_id=delivery.meter_id, target=delivery.target, first_ts=delivery.first_ts,
+                       last_ts=delivery.last_ts) if delivery.first_ts else delivery.total  # fmt: skip
+    delivery = _transition(
+        delivery,
+        allowed=(DeliveryStatus.DELIVERED, DeliveryStatus.PARTIALLY_FAILED, DeliveryStatus.FAILED,
+                 DeliveryStatus.CANCELLED),
+        verb="re-pushed",
+        status=DeliveryStatus.QUEUED, total=total, sent=0, acknowledged=0, rejected=0, cursor_ts=None,
+        last_error="", next_attempt_at=None, started_at=None, finished_at=None, heartbeat_at=None,
+    )  # fmt: skip
+    logger.info("delivery %s re-pushed by %s", delivery.pk, user)
+    transaction.on_commit(lambda: enqueue(delivery.pk))
+    return delivery

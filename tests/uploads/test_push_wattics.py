@@ -1,0 +1,235 @@
+"""The Wattics push, by calling the task function directly (the worker pipeline is in
+test_push_pipeline.py), against the simulator over real HTTP."""
+
+import json
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests import factories
+from uploads.models import Delivery, DeliveryStatus, Reading
+from uploads.services.deliveries import deliveries_create_for_upload, delivery_claim
+from uploads.tasks import push_delivery
+from vendors.models import HttpExchange
+from vendors.wattics import PacketBuilder
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def fast_retries(settings):
+    settings.DELIVERY_RETRY_BASE_SECONDS = 0.01
+    settings.DELIVERY_RETRY_MAX_SECONDS = 0.05
+    return settings
+
+
+@pytest.fixture
+def meter(org, vendor_credentials):
+    site = factories.make_site(org, timezone="Europe/Dublin")
+    return factories.make_meter(site, wattics_stream_id="demo-elec-1", unit="kWh")
+
+
+def _deliver(upload) -> Delivery:
+    (delivery,) = deliveries_create_for_upload(upload=upload)
+    push_delivery(delivery.pk)
+    delivery.refresh_from_db()
+    return delivery
+
+
+def _expected_wh(meter):
+    total, out = 0.0, []
+    for value in Reading.objects.filter(meter=meter).order_by("ts").values_list("value", flat=True):
+        total += value * 1000
+        out.append(total)
+    return out
+
+
+def test_it_creates_one_delivery_per_meter_and_target_once(org, meter, django_capture_on_commit_callbacks):
+    upload = factories.make_stored_upload(meter, T0, 10, targets=["wattics", "wattcarbon_intervals"])
+    with django_capture_on_commit_callbacks() as callbacks:
+        deliveries = deliveries_create_for_upload(upload=upload)
+    again = deliveries_create_for_upload(upload=upload)
+    assert [d.pk for d in deliveries] == [d.pk for d in again]
+    by_target = {d.target: d for d in deliveries}
+    assert by_target["wattics"].status == DeliveryStatus.QUEUED
+    assert by_target["wattics"].total == 10
+    assert (by_target["wattics"].first_ts, by_target["wattics"].last_ts) == (T0, T0 + timedelta(minutes=135))
+    # No WattCarbon id on the meter: failed at once, with the fix in the message.
+    assert by_target["wattcarbon_intervals"].status == DeliveryStatus.FAILED
+    assert "has no WattCarbon meter id" in by_target["wattcarbon_intervals"].last_error
+    assert len(callbacks) == 1
+
+
+def test_it_fails_a_meter_without_a_stream_id_at_once(org, vendor_credentials):
+    meter = factories.make_meter(factories.make_site(org))
+    (delivery,) = deliveries_create_for_upload(upload=factories.make_stored_upload(meter, T0, 3))
+    assert delivery.status == DeliveryStatus.FAILED
+    assert delivery.last_error.startswith(f"Meter {meter} has no Wattics data stream id: set it on the meter page")
+
+
+def test_it_pushes_every_reading_in_order_with_cumulative_wh(meter, wattics_sim):
+    # Inserted out of order: the push follows time, not insertion.
+    upload = factories.make_stored_upload(meter, T0, 500, value=lambda i: round(random.uniform(0, 3), 3))
+    delivery = _deliver(upload)
+    assert delivery.status == DeliveryStatus.DELIVERED
+    assert (delivery.total, delivery.sent, delivery.acknowledged, delivery.rejected) == (500, 500, 500, 0)
+    assert delivery.cursor_ts == T0 + timedelta(minutes=15 * 499)
+    packets = wattics_sim.packets("demo-elec-1")
+    assert packets["discarded_count"] == 0
+    accepted = packets["accepted"]
+    assert [p["tsISO8601"] for p in accepted][:2] == ["2024-01-01T00:00:00.000+00:00", "2024-01-01T00:15:00.000+00:00"]
+    assert [p["pC_1"] for p in accepted] == pytest.approx(_expected_wh(meter), abs=0.01)
+    assert HttpExchange.objects.filter(delivery=delivery).count() == 501  # the GET latest, then 500 POSTs
+
+
+def test_a_second_upload_continues_the_count(meter, wattics_sim):
+    first = _deliver(factories.make_stored_upload(meter, T0, 100))
+    second = _deliver(factories.make_stored_upload(meter, T0 + timedelta(days=2), 100))
+    assert first.status == second.status == DeliveryStatus.DELIVERED
+    accepted = wattics_sim.packets("demo-elec-1")["accepted"]
+    assert len(accepted) == 200
+    assert [p["pC_1"] for p in accepted] == pytest.approx(_expected_wh(meter), abs=0.01)
+
+
+def test_it_pushes_local_time_across_a_dst_change(org, vendor_credentials, wattics_sim):
+    site = factories.make_site(org, timezone="America/Los_Angeles")
+    meter = factories.make_meter(site, wattics_stream_id="demo-gas-1", meter_type="gas", unit="therm",
+                                 wattics_format="single_value")  # fmt: skip
+    # 2024-11-03 08:00 UTC is 01:00 PDT; an hour later it is 01:00 PST.
+    delivery = _deliver(factories.make_stored_upload(meter, datetime(2024, 11, 3, 7, 30, tzinfo=UTC), 8))
+    assert delivery.status == DeliveryStatus.DELIVERED
+    stamps = [p["tsISO8601"] for p in wattics_sim.packets("demo-gas-1")["accepted"]]
+    assert stamps[2:7] == [
+        "2024-11-03T01:00:00.000-07:00",
+        "2024-11-03T01:15:00.000-07:00",
+        "2024-11-03T01:30:00.000-07:00",
+        "2024-11-03T01:45:00.000-07:00",
+        "2024-11-03T01:00:00.000-08:00",
+    ]
+
+
+def test_it_records_a_400_as_rejected_and_goes_on(meter, wattics_sim, monkeypatch):
+    build = PacketBuilder.build
+    bad_ts = T0 + timedelta(minutes=15 * 7)
+
+    def build_one_bad(self, ts, value, extra):
+        body = build(self, ts, value, extra)
+        # A local time without its offset: Wattics answers 400 for that packet only.
+        return body.replace(b".000+00:00", b".000") if ts == bad_ts else body
+
+    monkeypatch.setattr(PacketBuilder, "build", build_one_bad)
+    delivery = _deliver(factories.make_stored_upload(meter, T0, 20))
+    assert delivery.status == DeliveryStatus.PARTIALLY_FAILED
+    assert (delivery.acknowledged, delivery.rejected) == (19, 1)
+    assert "rejected by Wattics" in delivery.last_error
+    assert len(wattics_sim.packets("demo-elec-1")["accepted"]) == 19
+
+
+def test_it_fails_with_credentials_rejected_on_401(meter, wattics_sim):
+    meter.wattics_username, meter.wattics_password = "demo", "not-the-password"
+    meter.save()
+    delivery = _deliver(factories.make_stored_upload(meter, T0, 5))
+    assert delivery.status == DeliveryStatus.FAILED
+    assert "Wattics credentials rejected" in delivery.last_error
+    assert wattics_sim.packets("demo-elec-1")["accepted"] == []
+
+
+def test_it_fails_an_unknown_stream_with_a_clear_message(org, vendor_credentials, wattics_sim):
+    meter = factories.make_meter(factories.make_site(org), wattics_stream_id="not-registered-7")
+    delivery = _deliver(factories.make_stored_upload(meter, T0, 5))
+    assert delivery.status == DeliveryStatus.FAILED
+    assert delivery.last_error == "data stream id not-registered-7 unknown at Wattics"
+
+
+def test_it_retries_the_same_packet_after_503s_and_dropped_connections(meter, wattics_sim, fast_retries):
+    wattics_sim.faults(fail_next=[503, 503, "drop", 500])
+    delivery = _deliver(factories.make_stored_upload(meter, T0, 30))
+    assert delivery.status == DeliveryStatus.DELIVERED
+    packets = wattics_sim.packets("demo-elec-1")
+    assert (len(packets["accepted"]), packets["discarded_count"]) == (30, 0)
+    assert HttpExchange.objects.filter(delivery=delivery, status_code=None).count() == 1
+
+
+def test_it_gives_up_after_the_deadline(meter, wattics_sim, fast_retries):
+    fast_retries.DELIVERY_RETRY_DEADLINE_SECONDS = 0.3
+    wattics_sim.faults(maintenance=True)
+    delivery = _deliver(factories.make_stored_upload(meter, T0, 5))
+    assert delivery.status == DeliveryStatus.FAILED
+    assert delivery.last_error.startswith("Gave up after retrying")
+    assert "503" in delivery.last_error
+
+
+def test_a_long_wait_gives_the_worker_back(meter, wattics_sim, settings):
+    settings.DELIVERY_RETRY_BASE_SECONDS = 120
+    wattics_sim.faults(fail_next=[503])
+    delivery = _deliver(factories.make_stored_upload(meter, T0, 5))
+    assert delivery.status == DeliveryStatus.QUEUED
+    assert delivery.next_attempt_at > delivery.updated_at + timedelta(seconds=50)
+    # A message that comes early does nothing: the delivery is not due.
+    push_delivery(delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.QUEUED and delivery.sent == 0
+
+
+def test_it_skips_what_the_vendor_already_has_when_resuming(meter, wattics_sim):
+    upload = factories.make_stored_upload(meter, T0, 300)
+    (delivery,) = deliveries_create_for_upload(upload=upload)
+    # An earlier run pushed 150 packets, then died having recorded only 100.
+    builder = PacketBuilder(meter)
+    session = __import__("requests").Session()
+    for ts, value in Reading.objects.filter(meter=meter).order_by("ts").values_list("ts", "value")[:150]:
+        session.post(wattics_sim.url + "/api/v1/push", data=builder.build(ts, value, None),
+                     auth=("demo", "demo-password")).raise_for_status()  # fmt: skip
+    Delivery.objects.filter(pk=delivery.pk).update(
+        status=DeliveryStatus.PUSHING, attempts=1, heartbeat_at=T0, started_at=T0, sent=100, acknowledged=100,
+        cursor_ts=T0 + timedelta(minutes=15 * 99),
+    )  # fmt: skip
+    push_delivery(delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.DELIVERED
+    assert (delivery.sent, delivery.acknowledged, delivery.rejected) == (300, 300, 0)
+    packets = wattics_sim.packets("demo-elec-1")
+    assert packets["discarded_count"] == 0
+    assert [p["pC_1"] for p in packets["accepted"]] == pytest.approx(_expected_wh(meter), abs=0.01)
+    stamps = [p["tsISO8601"] for p in packets["accepted"]]
+    assert stamps == sorted(set(stamps)) and len(stamps) == 300
+
+
+def test_a_new_delivery_reports_rows_older_than_the_vendors_latest(meter, wattics_sim):
+    later = _deliver(factories.make_stored_upload(meter, T0 + timedelta(days=1), 10))
+    earlier = _deliver(factories.make_stored_upload(meter, T0, 10))
+    assert later.status == DeliveryStatus.DELIVERED
+    assert earlier.status == DeliveryStatus.FAILED
+    assert earlier.rejected == 10 and "not chronological" in earlier.last_error
+    assert wattics_sim.packets("demo-elec-1")["discarded_count"] == 0
+
+
+def test_only_one_worker_claims_a_delivery(meter):
+    (delivery,) = deliveries_create_for_upload(upload=factories.make_stored_upload(meter, T0, 3))
+    assert delivery_claim(delivery_id=delivery.pk).attempts == 1
+    assert delivery_claim(delivery_id=delivery.pk) is None
+    # Its worker died: the heartbeat goes stale and another worker may take it.
+    Delivery.objects.filter(pk=delivery.pk).update(heartbeat_at=T0)
+    assert delivery_claim(delivery_id=delivery.pk).attempts == 2
+
+
+def test_a_busy_stream_sends_the_delivery_back_to_the_queue(meter, wattics_sim):
+    from uploads.locks import StreamLock
+
+    (delivery,) = deliveries_create_for_upload(upload=factories.make_stored_upload(meter, T0, 3))
+    other = StreamLock(meter_id=meter.pk, target="wattics", delivery_id=delivery.pk + 1000, attempt=1)
+    assert other.acquire()
+    push_delivery(delivery.pk)
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts, delivery.sent) == (DeliveryStatus.QUEUED, 0, 0)
+    assert delivery.next_attempt_at is not None
+    other.release()
+
+
+def test_packets_are_one_line_json(meter, wattics_sim):
+    _deliver(factories.make_stored_upload(meter, T0, 3))
+    for packet in wattics_sim.packets("demo-elec-1")["accepted"]:
+        assert json.dumps(packet)  # parsed by the simulator, which refuses multi-line bodies
+    assert wattics_sim.packets("demo-elec-1")["rejected_count"] == 0

@@ -1,0 +1,144 @@
+"""Push one delivery's intervals or bills to WattCarbon as CSV uploads, in chunks.
+
+Chunk size: settings.WATTCARBON_INTERVAL_CHUNK_ROWS (default 5,000 rows, about 180 KB of
+CSV; a year of 15-minute data is ~35,000 rows, so 8 uploads). Small enough that one
+failed upload costs little to resend and stays far below any request size limit, large
+enough that the per-request cost (token check, multipart, the vendor's parse) is
+amortised. The cursor advances per acknowledged chunk; WattCarbon replaces an interval
+with the same start, so a chunk resent after a crash does not double anything.
+"""
+
+import csv
+import io
+from collections.abc import Callable
+from datetime import UTC, datetime, time
+
+from django.conf import settings
+
+from uploads.models import Bill, Reading
+from uploads.services.push_run import PushRun
+from vendors.http import VendorUnreachable
+from vendors.models import Vendor
+from vendors.wattcarbon import CredentialsRejected, VendorRejected, VendorTransient, WattCarbonClient
+
+# kWh per unit of the meter's readings; WattCarbon takes energy_kwh.
+KWH_PER_UNIT = {"Wh": 1e-3, "kWh": 1.0, "MWh": 1e3}
+# Sign convention (WattCarbon): consumption / grid import positive, generation negative.
+GENERATION_METER_TYPES = frozenset({"production"})
+
+
+def intervals_csv(rows: list[tuple[datetime, float]], factor: float) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["start_datetime", "energy_kwh"])
+    for ts, value in rows:
+        writer.writerow([ts.astimezone(UTC).isoformat(), repr(float(value) * factor)])
+    return out.getvalue().encode()
+
+
+def bills_csv(rows: list[tuple]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["start_date", "end_date", "energy_kwh"])
+    for start, end, kwh in rows:
+        writer.writerow([start.isoformat(), end.isoformat(), repr(float(kwh))])
+    return out.getvalue().encode()
+
+
+class WattCarbonRun(PushRun):
+    def __init__(self, delivery, lock):
+        super().__init__(delivery, lock, vendor=Vendor.WATTCARBON)
+        self.meter = delivery.meter
+
+    def _client(self) -> WattCarbonClient:
+        if not self.meter.wattcarbon_id:
+            self.fail(
+                f"Meter {self.meter} has no WattCarbon meter id: sync the meter to WattCarbon on its page, then retry."
+            )
+        creds = getattr(self.delivery.organization, "credentials", None)
+        if creds is None or not creds.wattcarbon_email or not creds.wattcarbon_api_key:
+            self.fail("No WattCarbon email and API key: set them on the vendor credentials page, then retry.")
+        return WattCarbonClient(creds, self.log)
+
+    def upload(self, call: Callable[[], object], *, n: int, first, last, last_ts: datetime) -> None:
+        """One chunk, retried while the failure is transient; the cursor moves past it."""
+        failures = 0
+        while True:
+            try:
+                call()
+                self.acknowledged += n
+                break
+            except CredentialsRejected as exc:
+                self.fail(f"WattCarbon credentials rejected: {exc.message}")
+            except VendorRejected as exc:
+                if exc.status == 404:
+                    self.fail(f"WattCarbon meter id {self.meter.wattcarbon_id} unknown at WattCarbon: {exc.message}")
+                self.rejected += n
+                self.last_error = f"Rows {first} to {last} rejected by WattCarbon: {exc.message}"
+                break
+            except (VendorTransient, VendorUnreachable) as exc:
+                failures += 1
+                self.wait_after_failure(failures, str(exc))
+        self.sent += n
+        self.cursor_ts = last_ts
+        self.checkpoint()
+
+    def run_intervals(self) -> None:
+        client = self._client()
+        if self.meter.unit not in KWH_PER_UNIT:
+            self.fail(f"Meter {self.meter} is in {self.meter.unit!r}: WattCarbon takes energy (Wh, kWh or MWh).")
+        factor = KWH_PER_UNIT[self.meter.unit] * (-1 if self.meter.meter_type in GENERATION_METER_TYPES else 1)
+        rows = (
+            Reading.objects.filter(
+                meter_id=self.meter.pk, ts__gte=self.delivery.first_ts, ts__lte=self.delivery.last_ts
+            )
+            .order_by("ts")
+            .values_list("ts", "value")
+        )
+        self.checkpoint()
+        while True:
+            page = rows.filter(ts__gt=self.cursor_ts) if self.cursor_ts else rows
+            chunk = list(page[: settings.WATTCARBON_INTERVAL_CHUNK_ROWS])
+            if not chunk:
+                break
+            body = intervals_csv(chunk, factor)
+            first, last = chunk[0][0], chunk[-1][0]
+            name = f"intervals-{self.meter.wattcarbon_id}-{first:%Y%m%dT%H%M}.csv"
+            self.upload(
+                lambda body=body, name=name: client.upload_intervals(self.meter.wattcarbon_id, body, name),
+                n=len(chunk), first=first.isoformat(), last=last.isoformat(), last_ts=last,
+            )  # fmt: skip
+        self.finish()
+
+    def run_bills(self) -> None:
+        client = self._client()
+        rows = (
+            Bill.objects.filter(
+                meter_id=self.meter.pk,
+                start_date__gte=self.delivery.first_ts.date(),
+                start_date__lte=self.delivery.last_ts.date(),
+            )  # fmt: skip
+            .order_by("start_date")
+            .values_list("start_date", "end_date", "energy_kwh")
+        )
+        self.checkpoint()
+        while True:
+            page = rows.filter(start_date__gt=self.cursor_ts.date()) if self.cursor_ts else rows
+            chunk = list(page[: settings.WATTCARBON_INTERVAL_CHUNK_ROWS])
+            if not chunk:
+                break
+            body = bills_csv(chunk)
+            first, last = chunk[0][0], chunk[-1][0]
+            self.upload(
+                lambda body=body, name=f"bills-{first}.csv": client.upload_bills(self.meter.wattcarbon_id, body, name),
+                n=len(chunk), first=first, last=last, last_ts=datetime.combine(last, time.min, tzinfo=UTC),
+            )  # fmt: skip
+        self.finish()
+
+
+def push_wattcarbon_intervals(delivery, lock) -> None:
+    WattCarbonRun(delivery, lock).run_intervals()
+
+
+def push_wattcarbon_bills(delivery, lock) -> None:
+    WattCarbonRun(delivery, lock).run_bills()
