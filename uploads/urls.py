@@ -28,18 +28,6 @@ urlpatterns += [
     path("<int:pk>/errors.csv", ingest.upload_errors_csv, name="errors"),
 ]
 
-from uploads.views import ingest  # noqa: E402
-
-urlpatterns += [
-    path("new/", ingest.upload_new, name="new"),
-    path("<int:pk>/review/", ingest.upload_review, name="review"),
-    path("<int:pk>/review/status/", ingest.upload_review_status, name="review_status"),
-    path("<int:pk>/confirm/", ingest.upload_confirm_view, name="confirm"),
-    path("<int:pk>/cancel/", ingest.upload_cancel_view, name="cancel"),
-    path("<int:pk>/mapping/", ingest.upload_mapping, name="mapping"),
-    path("<int:pk>/errors.csv", ingest.upload_errors_csv, name="errors"),
-]
-
 # --- actions on deliveries: retry, cancel, re-push (uploads.views.actions) ---
 from uploads.views import actions  # noqa: E402
 
