@@ -19,5 +19,5 @@ os.environ.setdefault("CACHE_KEY_PREFIX", f"test-{_run}")
 os.environ.setdefault("PORTAL_BROKER_DIR", os.path.join(_tmp, "broker"))
 os.environ.setdefault("MEDIA_ROOT", os.path.join(_tmp, "media"))
 os.environ.setdefault("TEST_ARTIFACTS_DIR", os.path.join(os.getcwd(), "test-artifacts"))
-for sub in ("broker/queue", "broker/processed", "media"):
+for sub in ("broker/queue", "broker/processed", "broker/control", "media"):
     os.makedirs(os.path.join(_tmp, sub), exist_ok=True)

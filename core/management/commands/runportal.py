@@ -28,7 +28,7 @@ class Command(BaseCommand):
     def handle(self, *args, addr: str, no_simulators: bool, **options):
         call_command("bootstrap")
         settings.BROKER_DIR.mkdir(parents=True, exist_ok=True)
-        for sub in ("queue", "processed"):
+        for sub in ("queue", "processed", "control"):
             (settings.BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
         py = sys.executable
         commands: list[tuple[str, list[str]]] = []
