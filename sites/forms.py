@@ -1,0 +1,253 @@
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from accounts.models import Organization
+from sites.methodologies import METHODOLOGIES, clean_values, form_fields, kind_choices
+from sites.models import Device, Meter, MeterType, Site, SyncStatus
+
+COMMON_TIMEZONES = [
+    "UTC",
+    "America/New_York",
+    "America/Chicago",
+    "America/Denver",
+    "America/Phoenix",
+    "America/Los_Angeles",
+    "America/Anchorage",
+    "Pacific/Honolulu",
+    "America/Toronto",
+    "America/Vancouver",
+    "Europe/London",
+    "Europe/Dublin",
+    "Europe/Paris",
+    "Europe/Berlin",
+    "Europe/Madrid",
+    "Asia/Tokyo",
+    "Asia/Singapore",
+    "Australia/Sydney",
+    "Australia/Melbourne",
+    "Pacific/Auckland",
+]
+INTERVAL_CHOICES = [(5, "5 minutes"), (15, "15 minutes"), (30, "30 minutes"), (60, "Hourly"), (1440, "Daily")]
+DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+
+
+class SiteForm(forms.ModelForm):
+    class Meta:
+        model = Site
+        fields = [
+            "name",
+            "custom_id",
+            "street",
+            "city",
+            "state",
+            "postal_code",
+            "country",
+            "latitude",
+            "longitude",
+            "timezone",
+            "utility",
+        ]
+        widgets = {"timezone": forms.TextInput(attrs={"list": "timezones", "autocomplete": "off"})}
+        help_texts = {"timezone": "IANA time zone, e.g. America/New_York. Wattics packets carry this local time."}
+
+    def __init__(self, *args, organization: Organization, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.organization = organization
+
+    def _unique(self, field: str, label: str) -> Any:
+        value = self.cleaned_data.get(field)
+        if (
+            value
+            and Site.objects.filter(organization=self.organization, **{field: value})
+            .exclude(pk=self.instance.pk)
+            .exists()
+        ):
+            raise ValidationError(f"Another site of your organization already has this {label}.")
+        return value
+
+    def clean_name(self):
+        return self._unique("name", "name")
+
+    def clean_custom_id(self):
+        return self._unique("custom_id", "custom id")
+
+    def clean_country(self):
+        return (self.cleaned_data.get("country") or "").upper()
+
+    def clean(self):
+        data = super().clean()
+        if (data.get("latitude") is None) != (data.get("longitude") is None):
+            raise ValidationError("Give both latitude and longitude, or neither.")
+        return data
+
+
+class MeterForm(forms.ModelForm):
+    interval_minutes = forms.TypedChoiceField(choices=INTERVAL_CHOICES, coerce=int, initial=15, label="Interval")
+    wattics_password = forms.CharField(
+        label="Wattics password (this meter only)",
+        required=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Overrides the organization's. Leave empty to keep the stored password.",
+    )
+
+    class Meta:
+        model = Meter
+        fields = [
+            "site",
+            "name",
+            "meter_type",
+            "unit",
+            "interval_minutes",
+            "wattics_stream_id",
+            "wattics_format",
+            "wattics_username",
+        ]
+        # wattics_password is a plain field, not a model field: the form never writes it to the
+        # instance, so an empty one leaves the stored password alone (meter_update decides).
+        labels = {"wattics_format": "Wattics packet format", "wattics_username": "Wattics username (this meter only)"}
+        help_texts = {"meter_type": "WattCarbon takes electricity and gas meters."}
+
+    def __init__(self, *args, organization: Organization, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.organization = organization
+        self.fields["site"].queryset = Site.objects.filter(organization=organization)
+
+    def clean_wattics_stream_id(self):
+        value = self.cleaned_data.get("wattics_stream_id", "")
+        others = Meter.objects.filter(organization=self.organization, wattics_stream_id=value).exclude(
+            pk=self.instance.pk
+        )
+        if value and others.exists():
+            raise ValidationError("Another meter of your organization uses this Wattics stream id.")
+        return value
+
+    def clean(self):
+        data = super().clean()
+        site, name = data.get("site"), data.get("name")
+        if site and name and Meter.objects.filter(site=site, name=name).exclude(pk=self.instance.pk).exists():
+            self.add_error("name", f"{site} already has a meter with this name.")
+        return data
+
+
+class DeviceForm(forms.Form):
+    """Common device fields, then the fields of the chosen kind, from the methodology registry.
+
+    The kind comes from the submitted data, else the instance, else `kind`. A form for
+    another kind is a new form: the page re-renders ("Show fields", or htmx) with the data kept.
+    """
+
+    kind = forms.ChoiceField(label="Kind (methodology)")
+    site = forms.ModelChoiceField(queryset=Site.objects.none())
+    name = forms.CharField(max_length=200)
+    custom_id = forms.CharField(
+        label="Custom id", max_length=100, help_text="Your own id for the device; unique in the organization."
+    )
+    meters = forms.ModelMultipleChoiceField(
+        queryset=Meter.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Meters of the chosen site. Meter-based kinds need at least one.",
+    )
+    commenced_operation_date = forms.DateField(widget=DATE_INPUT)
+    owner_name = forms.CharField(label="Owner name", max_length=200, required=False)
+    utility = forms.CharField(max_length=200, required=False, help_text="Empty: the site's utility.")
+    external_registry_name = forms.CharField(
+        label="External registry", max_length=100, required=False, help_text="For example GATS."
+    )
+    external_registry_id = forms.CharField(label="External registry device id", max_length=100, required=False)
+
+    COMMON_FIELDS = (
+        "site",
+        "name",
+        "custom_id",
+        "meters",
+        "commenced_operation_date",
+        "owner_name",
+        "utility",
+        "external_registry_name",
+        "external_registry_id",
+    )
+
+    def __init__(
+        self,
+        data=None,
+        *,
+        organization: Organization,
+        instance: Device | None = None,
+        kind: str = "",
+        initial: dict | None = None,
+        **kwargs,
+    ):
+        initial = dict(initial or {})
+        if instance is not None:
+            base = {name: getattr(instance, name) for name in self.COMMON_FIELDS if name != "meters"}
+            base.update(
+                site=instance.site_id, kind=instance.kind, meters=list(instance.meters.values_list("pk", flat=True))
+            )
+            base.update(instance.fields)
+            initial = {**base, **initial}
+        super().__init__(data, initial=initial, **kwargs)
+        self.organization = organization
+        self.instance = instance
+        self.fields["kind"].choices = kind_choices()
+        self.fields["site"].queryset = Site.objects.filter(organization=organization)
+        self.fields["meters"].queryset = Meter.objects.filter(organization=organization).select_related("site")
+        chosen = (data.get("kind") if data is not None else None) or initial.get("kind") or kind
+        self.kind = chosen if chosen in METHODOLOGIES else next(iter(METHODOLOGIES))
+        self.fields["kind"].initial = self.kind
+        self.methodology = METHODOLOGIES[self.kind]
+        self.kind_field_names = list(form_fields(self.methodology))
+        self.fields.update(form_fields(self.methodology))
+
+    @property
+    def kind_value(self) -> str:
+        # In templates `form.kind` is the bound field; this is the chosen kind itself.
+        return self.kind
+
+    @property
+    def common_bound_fields(self):
+        return [self[name] for name in self.COMMON_FIELDS]
+
+    @property
+    def kind_bound_fields(self):
+        return [self[name] for name in self.kind_field_names]
+
+    def clean_custom_id(self):
+        value = self.cleaned_data["custom_id"].strip()
+        others = Device.objects.filter(organization=self.organization, custom_id=value)
+        if self.instance is not None:
+            others = others.exclude(pk=self.instance.pk)
+        if others.exists():
+            raise ValidationError(f"Another device of your organization already uses the custom id {value!r}.")
+        return value
+
+    def clean(self):
+        data = super().clean()
+        site, meters = data.get("site"), data.get("meters") or []
+        if site is not None:
+            stray = [m.name for m in meters if m.site_id != site.pk]
+            if stray:
+                self.add_error("meters", f"Choose meters of {site} only (not {', '.join(stray)}).")
+        if self.methodology.meter_based and "meters" not in self.errors and not meters:
+            self.add_error("meters", f"A {self.methodology.label} device needs at least one meter.")
+        # Field types were checked by the fields; the registry's cross-field rules run here.
+        values = {name: data.get(name) for name in self.kind_field_names if name not in self.errors}
+        try:
+            self.kind_values = clean_values(self.kind, values)
+        except ValidationError as exc:
+            for name, messages in exc.message_dict.items():
+                if name not in self.errors:
+                    self.add_error(name if name in self.fields else None, messages)
+        return data
+
+    def service_kwargs(self) -> dict[str, Any]:
+        """What device_create/device_update take."""
+        data = self.cleaned_data
+        common = {name: data[name] for name in self.COMMON_FIELDS if name != "meters"}
+        return {**common, "kind": self.kind, "fields": self.kind_values, "meters": list(data["meters"])}
+
+
+SYNC_STATUS_FILTER = [("", "Any status"), *SyncStatus.choices]
+METER_TYPE_FILTER = [("", "Any type"), *MeterType.choices]

@@ -1,0 +1,153 @@
+"""Reads for sites, meters and devices: lists with filters, the sync log, the CalTRACK preflight."""
+
+import contextlib
+import zoneinfo
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+from django.db.models import Count, Q, QuerySet
+from django.db.models.functions import TruncDate
+
+from accounts.models import Organization
+from sites.methodologies import METHODOLOGIES
+from sites.models import Device, Meter, Site
+from vendors.models import HttpExchange, Vendor
+
+# CalTRACK daily model: a 365-day baseline with at least 329 days (≈ 90 %) of data.
+BASELINE_DAYS = 365
+MIN_BASELINE_DAYS = 329
+MIN_DAY_SHARE = 0.9
+
+
+def sites_for_org(*, organization: Organization, search: str = "") -> QuerySet[Site]:
+    qs = Site.objects.filter(organization=organization).annotate(
+        meter_count=Count("meters", distinct=True), device_count=Count("devices", distinct=True)
+    )
+    if search:
+        qs = qs.filter(Q(name__icontains=search) | Q(custom_id__icontains=search) | Q(city__icontains=search))
+    return qs.order_by("name")
+
+
+def meters_for_org(
+    *, organization: Organization, search: str = "", site_id: str = "", meter_type: str = "", status: str = ""
+) -> QuerySet[Meter]:
+    qs = Meter.objects.filter(organization=organization).select_related("site")
+    if search:
+        qs = qs.filter(
+            Q(name__icontains=search) | Q(wattics_stream_id__icontains=search) | Q(wattcarbon_id__iexact=search)
+        )
+    if site_id:
+        qs = qs.filter(site_id=site_id)
+    if meter_type:
+        qs = qs.filter(meter_type=meter_type)
+    if status:
+        qs = qs.filter(wattcarbon_status=status)
+    return qs.order_by("site__name", "name")
+
+
+def devices_for_org(
+    *, organization: Organization, search: str = "", site_id: str = "", kind: str = "", status: str = ""
+) -> QuerySet[Device]:
+    qs = Device.objects.filter(organization=organization).select_related("site")
+    if search:
+        qs = qs.filter(Q(name__icontains=search) | Q(custom_id__icontains=search))
+    if site_id:
+        qs = qs.filter(site_id=site_id)
+    if kind:
+        qs = qs.filter(kind=kind)
+    if status:
+        qs = qs.filter(wattcarbon_status=status)
+    return qs.order_by("site__name", "name")
+
+
+def exchanges_for(*, meter: Meter | None = None, device: Device | None = None, limit: int = 10) -> list[HttpExchange]:
+    """The last WattCarbon exchanges made for one meter or device."""
+    qs = HttpExchange.objects.filter(vendor=Vendor.WATTCARBON)
+    qs = qs.filter(meter=meter) if meter is not None else qs.filter(device=device)
+    return list(qs.order_by("-created_at", "-id")[:limit])
+
+
+@dataclass
+class MeterBaseline:
+    meter: Meter
+    days_present: int
+    missing_ranges: list[tuple[date, date]]
+
+    @property
+    def share(self) -> float:
+        return self.days_present / BASELINE_DAYS
+
+    @property
+    def ok(self) -> bool:
+        return self.days_present >= MIN_BASELINE_DAYS and self.share >= MIN_DAY_SHARE
+
+
+@dataclass
+class Preflight:
+    """Whether the attached meters' stored data is a CalTRACK baseline."""
+
+    start: date  # first baseline day
+    end: date  # the intervention day (excluded)
+    end_source: str
+    meters: list[MeterBaseline] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.meters) and all(m.ok for m in self.meters)
+
+    @property
+    def required_days(self) -> int:
+        return MIN_BASELINE_DAYS
+
+
+def _ranges(days: list[date]) -> list[tuple[date, date]]:
+    """Consecutive days as (first, last) ranges."""
+    ranges: list[tuple[date, date]] = []
+    for day in days:
+        if ranges and ranges[-1][1] + timedelta(days=1) == day:
+            ranges[-1] = (ranges[-1][0], day)
+        else:
+            ranges.append((day, day))
+    return ranges
+
+
+def device_preflight(*, device: Device) -> Preflight | None:
+    """The baseline check of a meter-based device, or None for other kinds.
+
+    One aggregate query: distinct (meter, local day) pairs in the 365 days before the
+    intervention date (or the commenced operation date), so at most 365 rows per meter
+    whatever the number of readings.
+    """
+    from uploads.models import Reading
+
+    methodology = METHODOLOGIES.get(device.kind)
+    if methodology is None or not methodology.meter_based:
+        return None
+    end, source = device.commenced_operation_date, "commenced operation date"
+    raw = device.fields.get(methodology.baseline_end_field) if methodology.baseline_end_field else None
+    if raw:
+        with contextlib.suppress(ValueError):
+            end, source = date.fromisoformat(str(raw)), "intervention date"
+    start = end - timedelta(days=BASELINE_DAYS)
+    tz = zoneinfo.ZoneInfo(device.site.timezone)
+    meters = list(device.meters.order_by("name"))
+    rows = (
+        Reading.objects.filter(
+            meter__in=meters,
+            ts__gte=datetime.combine(start, time.min, tzinfo=tz),
+            ts__lt=datetime.combine(end, time.min, tzinfo=tz),
+        )
+        .annotate(day=TruncDate("ts", tzinfo=tz))
+        .values_list("meter_id", "day")
+        .distinct()
+    )
+    present: dict[int, set[date]] = {m.pk: set() for m in meters}
+    for meter_id, day in rows:
+        present[meter_id].add(day)
+    all_days = [start + timedelta(days=i) for i in range(BASELINE_DAYS)]
+    preflight = Preflight(start=start, end=end, end_source=source)
+    for meter in meters:
+        days = present[meter.pk]
+        missing = [d for d in all_days if d not in days]
+        preflight.meters.append(MeterBaseline(meter=meter, days_present=len(days), missing_ranges=_ranges(missing)))
+    return preflight

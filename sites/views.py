@@ -1,0 +1,341 @@
+"""Sites, meters and devices: list, detail, create, edit, delete, and "Sync to WattCarbon".
+
+Lists show the current organization's rows; a row of another organization is a 404.
+Viewers read everything; a change (any POST, and the create/edit/delete pages) needs an operator.
+"""
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Page, Paginator
+from django.forms import Form
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from accounts.models import Role
+from accounts.permissions import current_org_or_404, membership_for, object_or_404
+from sites import selectors, services
+from sites.forms import (
+    COMMON_TIMEZONES,
+    METER_TYPE_FILTER,
+    SYNC_STATUS_FILTER,
+    DeviceForm,
+    MeterForm,
+    SiteForm,
+)
+from sites.methodologies import METHODOLOGIES, kind_choices
+from sites.models import Device, Meter, Site
+
+PAGE_SIZE = 25
+
+
+def _page(request: HttpRequest, queryset) -> Page:
+    return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+
+
+def _can_change(request: HttpRequest, obj) -> bool:
+    return membership_for(request, obj.organization).allows(Role.OPERATOR)
+
+
+def _apply_errors(form: Form, exc: ValidationError) -> None:
+    """A service's ValidationError onto the form, next to its fields when the form has them."""
+    if hasattr(exc, "error_dict"):
+        for name, errors in exc.error_dict.items():
+            form.add_error(name if name in form.fields else None, errors)
+    else:
+        form.add_error(None, exc)
+
+
+def _filters(request: HttpRequest, *names: str) -> dict[str, str]:
+    return {name: request.GET.get(name, "").strip() for name in names}
+
+
+# ----- Sites -------------------------------------------------------------------------------
+
+
+def site_list(request: HttpRequest) -> HttpResponse:
+    org = current_org_or_404(request)
+    q = _filters(request, "q")
+    page = _page(request, selectors.sites_for_org(organization=org, search=q["q"]))
+    return render(request, "sites/site_list.html", {"page": page, "filters": q})
+
+
+def site_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    site = object_or_404(request, Site.objects.all(), pk=pk)
+    context = {
+        "site": site,
+        "meters": site.meters.all(),
+        "devices": site.devices.all(),
+        "can_change": _can_change(request, site),
+    }
+    return render(request, "sites/site_detail.html", context)
+
+
+def site_create(request: HttpRequest) -> HttpResponse:
+    org = current_org_or_404(request, change=True)
+    form = SiteForm(request.POST or None, organization=org)
+    if request.method == "POST" and form.is_valid():
+        try:
+            site = services.site_create(organization=org, **form.cleaned_data)
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, f"Site {site.name} created.")
+            return redirect("sites:site_detail", pk=site.pk)
+    return render(request, "sites/site_form.html", {"form": form, "timezones": COMMON_TIMEZONES})
+
+
+def site_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    site = object_or_404(request, Site.objects.all(), change=True, pk=pk)
+    form = SiteForm(request.POST or None, instance=site, organization=site.organization)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.site_update(site=site, **form.cleaned_data)
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, "Site saved.")
+            return redirect("sites:site_detail", pk=site.pk)
+    return render(request, "sites/site_form.html", {"form": form, "site": site, "timezones": COMMON_TIMEZONES})
+
+
+def site_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    site = object_or_404(request, Site.objects.all(), change=True, pk=pk)
+    if request.method == "POST":
+        services.site_delete(site=site)
+        messages.success(request, f"Site {site.name} deleted.")
+        return redirect("sites:site_list")
+    consequences = [f"{site.meters.count()} meter(s)", f"{site.devices.count()} device(s)"]
+    return render(
+        request,
+        "sites/confirm_delete.html",
+        {
+            "object": site,
+            "what": "site",
+            "consequences": consequences,
+            "cancel_url": reverse("sites:site_detail", args=[site.pk]),
+        },
+    )
+
+
+# ----- Meters ------------------------------------------------------------------------------
+
+
+def meter_list(request: HttpRequest) -> HttpResponse:
+    org = current_org_or_404(request)
+    f = _filters(request, "q", "site", "type", "status")
+    qs = selectors.meters_for_org(
+        organization=org, search=f["q"], site_id=f["site"], meter_type=f["type"], status=f["status"]
+    )
+    context = {
+        "page": _page(request, qs),
+        "filters": f,
+        "sites": selectors.sites_for_org(organization=org),
+        "type_choices": METER_TYPE_FILTER,
+        "status_choices": SYNC_STATUS_FILTER,
+    }
+    return render(request, "sites/meter_list.html", context)
+
+
+def meter_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    meter = object_or_404(request, Meter.objects.select_related("site"), pk=pk)
+    context = {
+        "meter": meter,
+        "devices": meter.devices.all(),
+        "exchanges": selectors.exchanges_for(meter=meter),
+        "can_change": _can_change(request, meter),
+    }
+    return render(request, "sites/meter_detail.html", context)
+
+
+def meter_create(request: HttpRequest) -> HttpResponse:
+    org = current_org_or_404(request, change=True)
+    initial = {"site": request.GET.get("site")} if request.GET.get("site") else None
+    form = MeterForm(request.POST or None, organization=org, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            meter = services.meter_create(organization=org, **form.cleaned_data)
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, f"Meter {meter.name} created.")
+            return redirect("sites:meter_detail", pk=meter.pk)
+    return render(request, "sites/meter_form.html", {"form": form})
+
+
+def meter_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    meter = object_or_404(request, Meter.objects.all(), change=True, pk=pk)
+    stored_password = bool(meter.wattics_password)
+    form = MeterForm(request.POST or None, instance=meter, organization=meter.organization)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.meter_update(meter=meter, **form.cleaned_data)
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, "Meter saved.")
+            return redirect("sites:meter_detail", pk=meter.pk)
+    return render(request, "sites/meter_form.html", {"form": form, "meter": meter, "stored_password": stored_password})
+
+
+def meter_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    meter = object_or_404(request, Meter.objects.select_related("site"), change=True, pk=pk)
+    if request.method == "POST":
+        services.meter_delete(meter=meter)
+        messages.success(request, f"Meter {meter.name} deleted.")
+        return redirect("sites:meter_list")
+    consequences = [f"{meter.readings.count()} stored reading(s)", "its upload deliveries"]
+    return render(
+        request,
+        "sites/confirm_delete.html",
+        {
+            "object": meter,
+            "what": "meter",
+            "consequences": consequences,
+            "cancel_url": reverse("sites:meter_detail", args=[meter.pk]),
+        },
+    )
+
+
+@require_POST
+def meter_sync(request: HttpRequest, pk: int) -> HttpResponse:
+    meter = object_or_404(request, Meter.objects.all(), change=True, pk=pk)
+    if services.meter_sync_request(meter=meter):
+        messages.info(request, "Sync to WattCarbon queued.")
+    else:
+        messages.warning(request, "This meter is being synced right now.")
+    return redirect("sites:meter_detail", pk=meter.pk)
+
+
+# ----- Devices -----------------------------------------------------------------------------
+
+
+def device_list(request: HttpRequest) -> HttpResponse:
+    org = current_org_or_404(request)
+    f = _filters(request, "q", "site", "kind", "status")
+    qs = selectors.devices_for_org(
+        organization=org, search=f["q"], site_id=f["site"], kind=f["kind"], status=f["status"]
+    )
+    context = {
+        "page": _page(request, qs),
+        "filters": f,
+        "sites": selectors.sites_for_org(organization=org),
+        "kind_choices": kind_choices(),
+        "kind_labels": {m.kind: m.label for m in METHODOLOGIES.values()},
+        "status_choices": SYNC_STATUS_FILTER,
+    }
+    return render(request, "sites/device_list.html", context)
+
+
+def device_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    device = object_or_404(request, Device.objects.select_related("site"), pk=pk)
+    methodology = METHODOLOGIES.get(device.kind)
+    vendor_errors = dict(device.wattcarbon_field_errors or {})
+    kind_rows = []
+    if methodology is not None:
+        for spec in methodology.fields:
+            kind_rows.append(
+                {"spec": spec, "value": device.fields.get(spec.name), "error": vendor_errors.pop(spec.name, "")}
+            )
+    context = {
+        "device": device,
+        "methodology": methodology,
+        "kind_rows": kind_rows,
+        # WattCarbon keys of the common fields, to show the vendor's errors beside them.
+        "common_errors": {key: vendor_errors.pop(key, "") for key in _COMMON_KEYS},
+        "other_errors": vendor_errors,
+        "meters": device.meters.select_related("site"),
+        "preflight": selectors.device_preflight(device=device),
+        "exchanges": selectors.exchanges_for(device=device),
+        "can_change": _can_change(request, device),
+    }
+    return render(request, "sites/device_detail.html", context)
+
+
+_COMMON_KEYS = (
+    "name",
+    "customId",
+    "location",
+    "utility",
+    "deviceOwner",
+    "meterIds",
+    "commencedOperationDate",
+    "kind",
+    "externalRegistryName",
+    "externalRegistryDeviceId",
+)
+
+
+def _device_form_page(request: HttpRequest, org, device: Device | None) -> HttpResponse:
+    """Create and edit: "Show fields" (no JavaScript) re-renders for the chosen kind, keeping the data."""
+    if request.method == "POST" and "_show_fields" in request.POST:
+        kept = {
+            key: request.POST.get(key) for key in request.POST if key not in ("csrfmiddlewaretoken", "_show_fields")
+        }
+        kept["meters"] = request.POST.getlist("meters")
+        form = DeviceForm(organization=org, instance=device, initial=kept)
+    else:
+        initial = {"site": request.GET.get("site")} if request.GET.get("site") else None
+        form = DeviceForm(
+            request.POST or None, organization=org, instance=device, kind=request.GET.get("kind", ""), initial=initial
+        )
+        if request.method == "POST" and form.is_valid():
+            try:
+                if device is None:
+                    device = services.device_create(organization=org, **form.service_kwargs())
+                    messages.success(request, f"Device {device.name} created.")
+                else:
+                    services.device_update(device=device, **form.service_kwargs())
+                    messages.success(request, "Device saved.")
+            except ValidationError as exc:
+                _apply_errors(form, exc)
+            else:
+                return redirect("sites:device_detail", pk=device.pk)
+    return render(request, "sites/device_form.html", {"form": form, "device": device})
+
+
+def device_create(request: HttpRequest) -> HttpResponse:
+    org = current_org_or_404(request, change=True)
+    return _device_form_page(request, org, None)
+
+
+def device_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    device = object_or_404(request, Device.objects.select_related("site"), change=True, pk=pk)
+    return _device_form_page(request, device.organization, device)
+
+
+def device_kind_fields(request: HttpRequest) -> HttpResponse:
+    """The field block of one kind, swapped into the device form by htmx."""
+    org = current_org_or_404(request, change=True)
+    form = DeviceForm(organization=org, kind=request.GET.get("kind", ""))
+    return render(request, "sites/_device_kind_fields.html", {"form": form})
+
+
+def device_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    device = object_or_404(request, Device.objects.select_related("site"), change=True, pk=pk)
+    if request.method == "POST":
+        services.device_delete(device=device)
+        messages.success(request, f"Device {device.name} deleted.")
+        return redirect("sites:device_list")
+    consequences = ["the device in the portal (not at WattCarbon)"]
+    return render(
+        request,
+        "sites/confirm_delete.html",
+        {
+            "object": device,
+            "what": "device",
+            "consequences": consequences,
+            "cancel_url": reverse("sites:device_detail", args=[device.pk]),
+        },
+    )
+
+
+@require_POST
+def device_sync(request: HttpRequest, pk: int) -> HttpResponse:
+    device = object_or_404(request, Device.objects.all(), change=True, pk=pk)
+    if services.device_sync_request(device=device):
+        messages.info(request, "Sync to WattCarbon queued.")
+    else:
+        messages.warning(request, "This device is being synced right now.")
+    return redirect("sites:device_detail", pk=device.pk)
