@@ -104,9 +104,7 @@ class SimApp:
         self.requests = 0
         self.connections = 0
         self.baseline_faults = self.default_faults()
-        self.baseline_faults.update(
-            latency_ms=latency_ms, fail_500=fail_500, fail_503=fail_503, drop=drop
-        )
+        self.baseline_faults.update(latency_ms=latency_ms, fail_500=fail_500, fail_503=fail_503, drop=drop)
         self.validate_faults(self.baseline_faults)
         self.faults: dict[str, Any] = {}
         self.maintenance_until = 0.0
@@ -194,15 +192,11 @@ class SimApp:
             elif key == "maintenance":
                 if not isinstance(value, bool):
                     raise BadFaults("maintenance must be a boolean")
-            elif key == "fail_next" and (
-                not isinstance(value, list) or not all(map(_is_fail_next_item, value))
-            ):
+            elif key == "fail_next" and (not isinstance(value, list) or not all(map(_is_fail_next_item, value))):
                 raise BadFaults('fail_next must be a list of status codes or "drop"')
 
     def _restore_faults(self) -> None:
-        self.faults = {
-            k: (list(v) if isinstance(v, list) else v) for k, v in self.baseline_faults.items()
-        }
+        self.faults = {k: (list(v) if isinstance(v, list) else v) for k, v in self.baseline_faults.items()}
         self.maintenance_until = 0.0
 
     def faults_view(self) -> dict[str, Any]:
@@ -219,9 +213,7 @@ class SimApp:
             delay = f["latency_ms"] / 1000.0
             if f["fail_next"]:
                 return delay, f["fail_next"].pop(0)
-            if f["maintenance"] or (
-                self.maintenance_until and time.time() < self.maintenance_until
-            ):
+            if f["maintenance"] or (self.maintenance_until and time.time() < self.maintenance_until):
                 return delay, "maint"
             if f["drop"] and self.rng.random() < f["drop"]:
                 return delay, "drop"
@@ -398,9 +390,7 @@ class SimHandler(BaseHTTPRequestHandler):
             self.send_error(HTTPStatus.BAD_REQUEST, f"Bad request version ({version!r})")
             return False
         if major >= 2:
-            self.send_error(
-                HTTPStatus.HTTP_VERSION_NOT_SUPPORTED, f"Invalid HTTP version ({version})"
-            )
+            self.send_error(HTTPStatus.HTTP_VERSION_NOT_SUPPORTED, f"Invalid HTTP version ({version})")
             return False
         if (major, minor) >= (1, 1):
             self.close_connection = False

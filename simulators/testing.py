@@ -96,9 +96,7 @@ class SimulatorProcess:
                     return self
         except queue.Empty:
             self.stop()
-            raise RuntimeError(
-                f"{self.kind} simulator not ready after {self.startup_timeout}s"
-            ) from None
+            raise RuntimeError(f"{self.kind} simulator not ready after {self.startup_timeout}s") from None
         except BaseException:
             self.stop()
             raise

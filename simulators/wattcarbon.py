@@ -165,8 +165,7 @@ class WattCarbonApp(SimApp):
                 for mid, meter in self.meters.items()
             },
             "devices": {
-                str(did): {**device, "account": self.owners[("device", did)]}
-                for did, device in self.devices.items()
+                str(did): {**device, "account": self.owners[("device", did)]} for did, device in self.devices.items()
             },
         }
 
@@ -205,9 +204,7 @@ class WattCarbonApp(SimApp):
             return unprocessable(errors)
         email = values["username"].strip().lower()
         with self.lock:
-            if not secrets.compare_digest(
-                self.accounts.get(email, "\0").encode(), values["password"].encode()
-            ):
+            if not secrets.compare_digest(self.accounts.get(email, "\0").encode(), values["password"].encode()):
                 return json_response(401, {"detail": "Incorrect username or password"})
             ttl = self.faults["token_ttl"]
             token = secrets.token_urlsafe(32)
@@ -218,9 +215,7 @@ class WattCarbonApp(SimApp):
             self.tokens[token] = (email, now + ttl)
             self.mark_dirty()
         expires_in = int(ttl) if float(ttl).is_integer() else ttl
-        return json_response(
-            200, {"access_token": token, "token_type": "bearer", "expires_in": expires_in}
-        )
+        return json_response(200, {"access_token": token, "token_type": "bearer", "expires_in": expires_in})
 
     def account_for(self, req: Request) -> str | None:
         """Email of the bearer token's account, or None. Lock must be held."""
@@ -268,9 +263,7 @@ class WattCarbonApp(SimApp):
             )
         return data, None
 
-    def owned_id(
-        self, req: Request, key: str, kind: str, email: str
-    ) -> tuple[int | None, Response | None]:
+    def owned_id(self, req: Request, key: str, kind: str, email: str) -> tuple[int | None, Response | None]:
         """Id from the path if it names an object of this account; else a 422/404 answer."""
         obj_id, problem = parse_path_id(req, key)
         if problem:
@@ -344,9 +337,7 @@ class WattCarbonApp(SimApp):
             parts = parse_multipart(req.body, req.header("Content-Type"))
         except MultipartError:
             return None, missing
-        files = [p for p in parts if p.filename is not None] or [
-            p for p in parts if p.name == "file"
-        ]
+        files = [p for p in parts if p.filename is not None] or [p for p in parts if p.name == "file"]
         if not files:
             return None, missing
         if len(files) > 1:
@@ -383,9 +374,7 @@ class WattCarbonApp(SimApp):
                 return json_response(404, {"detail": "Not Found"})
             inserted, updated = store(mid, rows)
             self.mark_dirty()
-        return json_response(
-            200, {"meterId": mid, "received": len(rows), "inserted": inserted, "updated": updated}
-        )
+        return json_response(200, {"meterId": mid, "received": len(rows), "inserted": inserted, "updated": updated})
 
     def upload_intervals(self, req: Request) -> Response:
         def store(mid: int, rows: list[tuple[str, float]]) -> tuple[int, int]:
@@ -498,9 +487,7 @@ class WattCarbonApp(SimApp):
             email = self.account_for(req)
             if email is None:
                 return self.unauthenticated()
-            return json_response(
-                200, [d for did, d in self.devices.items() if self.owners[("device", did)] == email]
-            )
+            return json_response(200, [d for did, d in self.devices.items() if self.owners[("device", did)] == email])
 
     def get_device(self, req: Request) -> Response:
         with self.lock:
@@ -540,9 +527,7 @@ class WattCarbonApp(SimApp):
             if mid is None:
                 return json_response(404, {"error": "unknown meter"})
             rows = sorted(self.bills[mid].items())
-        return json_response(
-            200, {"meterId": mid, "bills": [{"start_date": start, **bill} for start, bill in rows]}
-        )
+        return json_response(200, {"meterId": mid, "bills": [{"start_date": start, **bill} for start, bill in rows]})
 
     def sim_add_account(self, req: Request) -> Response:
         try:

@@ -227,9 +227,7 @@ def enum_validator(options: list[str]):
     return validate
 
 
-def check_field(
-    data: dict, key: str, required: bool, validator, out: dict, errors: list[dict]
-) -> None:
+def check_field(data: dict, key: str, required: bool, validator, out: dict, errors: list[dict]) -> None:
     if key not in data or (data[key] is None and not required):
         if required:
             errors.append(err(["body", key], "missing", "Field required", data))
@@ -332,9 +330,7 @@ def parse_csv(text: str, columns: tuple[str, ...], parse_row) -> tuple[list, lis
         if len(errors) >= MAX_ERRORS:
             break
     if not errors and not rows:
-        errors.append(
-            err(["body", "file"], "value_error", "Value error, CSV has no data rows", None)
-        )
+        errors.append(err(["body", "file"], "value_error", "Value error, CSV has no data rows", None))
     return rows, errors
 
 
@@ -349,9 +345,7 @@ def _kwh(raw: str) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise RowInvalid(
-            "energy_kwh", f"energy_kwh {raw!r} is not a number", "float_parsing"
-        ) from None
+        raise RowInvalid("energy_kwh", f"energy_kwh {raw!r} is not a number", "float_parsing") from None
     if not math.isfinite(value):
         raise RowInvalid("energy_kwh", f"energy_kwh {raw!r} is not finite", "finite_number")
     return value
@@ -375,13 +369,9 @@ def parse_interval_row(values: dict[str, str]) -> tuple[str, float]:
             "datetime_parsing",
         ) from None
     if moment.tzinfo is None:
-        raise RowInvalid(
-            "start_datetime", f"start_datetime {raw!r} has no UTC offset (use +00:00 or Z)"
-        )
+        raise RowInvalid("start_datetime", f"start_datetime {raw!r} has no UTC offset (use +00:00 or Z)")
     if moment.utcoffset().total_seconds() != 0:
-        raise RowInvalid(
-            "start_datetime", f"start_datetime {raw!r} is not in UTC (use +00:00 or Z)"
-        )
+        raise RowInvalid("start_datetime", f"start_datetime {raw!r} is not in UTC (use +00:00 or Z)")
     key = moment.astimezone(UTC).isoformat()
     return key, _kwh(values["energy_kwh"])
 
@@ -393,9 +383,7 @@ def parse_bill_row(values: dict[str, str]) -> tuple[str, dict[str, Any]]:
         try:
             dates[column] = date.fromisoformat(v_date(raw))
         except Invalid:
-            raise RowInvalid(
-                column, f"{column} {raw!r} is not a YYYY-MM-DD date", "date_parsing"
-            ) from None
+            raise RowInvalid(column, f"{column} {raw!r} is not a YYYY-MM-DD date", "date_parsing") from None
     days = (dates["end_date"] - dates["start_date"]).days
     if not BILL_DAYS[0] <= days <= BILL_DAYS[1]:
         raise RowInvalid(

@@ -31,9 +31,7 @@ ELECTRICAL_FIELDS = frozenset(
 VALUE_FIELD = "value"
 ALLOWED_FIELDS = ELECTRICAL_FIELDS | {"id", "tsISO8601", VALUE_FIELD}
 # yyyy-mm-ddThh:mm:ss(.sss)?±hh:mm; "Z" is accepted too (documented in docs/simulators.md).
-TS_RE = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?(?:([+-])(\d{2}):(\d{2})|Z)$"
-)
+TS_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?(?:([+-])(\d{2}):(\d{2})|Z)$")
 
 OK_BODY = dumps({"status": "ok"})
 
@@ -48,9 +46,7 @@ def parse_ts(value: Any) -> datetime:
         raise PacketError("tsISO8601 must be a string")
     m = TS_RE.match(value)
     if m is None:
-        raise PacketError(
-            f"tsISO8601 {value!r} must look like yyyy-mm-ddThh:mm:ss.sss+hh:mm (offset required)"
-        )
+        raise PacketError(f"tsISO8601 {value!r} must look like yyyy-mm-ddThh:mm:ss.sss+hh:mm (offset required)")
     year, month, day, hour, minute, second, frac, sign, oh, om = m.groups()
     try:
         if sign is None:
@@ -362,9 +358,7 @@ class WatticsApp(SimApp):
             if not isinstance(streams, list) or not all(isinstance(s, str) for s in streams):
                 raise TypeError
         except (ValueError, KeyError, TypeError, AttributeError):
-            return json_response(
-                400, {"error": 'body must be {"username": str, "password": str, "streams": [str]}'}
-            )
+            return json_response(400, {"error": 'body must be {"username": str, "password": str, "streams": [str]}'})
         with self.lock:
             self.passwords[username] = password
             self._auth_cache = {}
