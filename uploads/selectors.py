@@ -148,7 +148,11 @@ def upload_status_counts(*, organization: Organization, since: datetime) -> list
         .annotate(n=Count("id"))
         .order_by()
     )
-    return [(value, label, counts.get(value, 0)) for value, label in UploadStatus.choices]
+    # Short labels ("Validated", not "Validated: awaiting confirmation") fit a tile.
+    short = {UploadStatus.NEEDS_MAPPING: "Needs mapping"}
+    return [
+        (value, short.get(value, label.split(":")[0]), counts.get(value, 0)) for value, label in UploadStatus.choices
+    ]
 
 
 def deliveries_for_upload(*, upload: Upload) -> QuerySet[Delivery]:

@@ -3,11 +3,11 @@
 from datetime import date, timedelta
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from tests import factories
 from tests.dashboard.fixtures import *  # noqa: F403
-from tests.dashboard.helpers import action_url
 
 # --- List -------------------------------------------------------------------------
 
@@ -146,9 +146,7 @@ def test_it_shows_actions_to_operators(client, request, who, upload, pushing, fa
         ("uploads:delivery_cancel", pushing),
         ("uploads:delivery_repush", failed),
     ]:
-        url = action_url(name, delivery.pk)
-        if url:  # the push engineer's routes: each button posts there
-            assert f'action="{url}"' in html, name
+        assert f'action="{reverse(name, args=[delivery.pk])}"' in html, name
 
 
 def test_it_shows_no_actions_to_viewers(viewer_client, upload, pushing, failed):
@@ -190,3 +188,13 @@ def test_it_does_not_serve_a_delivery_through_another_upload(owner_client, org, 
     other_delivery = other_upload.deliveries.get()
     response = owner_client.get(f"/uploads/{upload.pk}/deliveries/{other_delivery.pk}/exchanges/")
     assert response.status_code == 404
+
+
+def test_a_retry_from_the_detail_page_comes_back_to_it(owner_client, upload, failed):
+    html = owner_client.get(f"/uploads/{upload.pk}/").content.decode()
+    retry = reverse("uploads:delivery_retry", args=[failed.pk])
+    assert f'action="{retry}"' in html
+    response = owner_client.post(retry, follow=True)
+    assert response.redirect_chain[-1][0] == f"/uploads/{upload.pk}/"
+    failed.refresh_from_db()
+    assert failed.status == "queued"

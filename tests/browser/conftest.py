@@ -1,0 +1,93 @@
+"""Headless Chromium for browser tests, driven by Playwright's sync API.
+
+Playwright cannot download a browser here: it drives Debian's chromium (installed by
+bin/ensure-chromium). Pages are served by pytest-django's live_server, a thread of
+this process, on a transactional database so the server thread sees the test's rows.
+"""
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.factories import PASSWORD
+
+# Playwright's sync API runs an event loop in this thread; Django's ORM, used by the
+# test body between page actions, would otherwise refuse to run "in an async context".
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+VIEWPORT = {"width": 1366, "height": 768}
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium not installed: run bin/ensure-chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    context = browser.new_context(viewport=VIEWPORT, base_url=live_server.url, locale="en-US", timezone_id="UTC")
+    context.set_default_timeout(10_000)
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    pg.js_errors = errors
+    yield pg
+    context.close()
+
+
+@pytest.fixture
+def artifacts_dir() -> Path:
+    path = Path(os.environ.get("TEST_ARTIFACTS_DIR", "test-artifacts")) / "browser"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture
+def screenshot(artifacts_dir, request):
+    """screenshot(page, "what-it-shows"): a full-page PNG named after the test and the step."""
+    test = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")
+    taken: list[Path] = []
+
+    def take(pg, name: str) -> Path:
+        path = artifacts_dir / f"{test}--{len(taken) + 1:02}-{name}.png"
+        pg.screenshot(path=str(path), full_page=True)
+        taken.append(path)
+        return path
+
+    take.taken = taken
+    return take
+
+
+@pytest.fixture
+def login(screenshot):
+    """Log in through the login form, as a person would."""
+
+    def do(pg, username: str, password: str = PASSWORD) -> None:
+        pg.goto("/login/")
+        screenshot(pg, "login-form")
+        pg.get_by_label("Username").fill(username)
+        pg.get_by_label("Password").fill(password)
+        pg.get_by_role("button", name="Log in").click()
+        pg.wait_for_url(re.compile(r"/$"))
+
+    return do
