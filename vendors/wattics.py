@@ -6,24 +6,21 @@ rely on beyond the guide is INFERRED and lives in the block below: one edit corr
 """
 
 import base64
-import http.client
 import json
 import math
-import socket
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from django.conf import settings
+import requests
 from django.db import connection
 from django.utils import timezone
+from requests.cookies import extract_cookies_to_jar
 
 from sites.models import Meter, PacketFormat
-from vendors.http import ExchangeLog, VendorUnreachable, error_text, safe_url, send
+from vendors.http import ExchangeLog, VendorUnreachable, error_text, safe_url, send, session, timeouts
 from vendors.models import HttpExchange
 
 # ----- Wattics API: paths and answers ---------------------------------------------------
@@ -162,101 +159,52 @@ class PacketLog(ExchangeLog):
             cursor.executemany(sql, params)
 
 
-class _Answer:
-    """The little of an HTTP answer the client reads (what error_text() needs too)."""
-
-    def __init__(self, status_code: int, content: bytes, retry_after: str | None):
-        self.status_code = status_code
-        self.content = content
-        self.headers = {"Retry-After": retry_after or ""}
-
-    @property
-    def text(self) -> str:
-        return self.content.decode("utf-8", "replace")
-
-    def json(self):
-        return json.loads(self.content)
-
-
-_local = threading.local()
-
-
-class _OneWrite:
-    """Headers and body in one write. http.client writes them separately, and a small
-    second write on a kept-alive connection can wait on the peer's delayed ACK (Nagle)."""
-
-    def _send_output(self, message_body=None, encode_chunked=False):
-        if not isinstance(message_body, bytes):
-            return super()._send_output(message_body, encode_chunked)
-        self._buffer.extend((b"", message_body))
-        msg = b"\r\n".join(self._buffer)
-        del self._buffer[:]
-        self.send(msg)
-
-
-class _HTTPConnection(_OneWrite, http.client.HTTPConnection):
-    pass
-
-
-class _HTTPSConnection(_OneWrite, http.client.HTTPSConnection):
-    pass
-
-
 class PacketChannel:
-    """This thread's keep-alive connection to the push entry point.
+    """The push entry point, over this worker thread's requests.Session (keep-alive, and
+    its cookie jar kept for the whole transmission, as Wattics asks).
 
-    The packets go through http.client rather than requests (vendors.http.send): for
-    thousands of one-packet POSTs requests' per-call work (merging settings, proxies,
-    hooks) costs more than the exchange itself on a fast link. The contract is the same
-    as send(): each exchange is recorded in the ExchangeLog, no answer is VendorUnreachable."""
+    Thousands of one-packet POSTs make requests' per-call work (merging environment
+    settings, proxies, hooks) cost more than the exchange itself on a fast link, so the
+    request is prepared once and each packet is a copy with a new body, sent by the
+    session's own adapter (its connection pool). Same contract as vendors.http.send():
+    each exchange is recorded in the ExchangeLog, no answer is VendorUnreachable."""
 
     def __init__(self, url: str):
-        parts = urlsplit(url)
         self.url = url
-        self.path = parts.path or "/"
-        self.key = (parts.scheme, parts.hostname, parts.port)
-        self.https = parts.scheme == "https"
+        self._prepared: requests.PreparedRequest | None = None
+        self._headers: dict[str, str] = {}
 
-    def _connection(self) -> http.client.HTTPConnection:
-        pool = _local.__dict__.setdefault("connections", {})
-        conn = pool.get(self.key)
-        if conn is None:
-            scheme, host, port = self.key
-            cls = _HTTPSConnection if self.https else _HTTPConnection
-            conn = cls(host, port, timeout=settings.VENDOR_CONNECT_TIMEOUT)
-            pool[self.key] = conn
-        if conn.sock is None:
-            conn.connect()
-            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            conn.sock.settimeout(settings.VENDOR_READ_TIMEOUT)
-        return conn
+    def _template(self, s: requests.Session, headers: dict[str, str]) -> requests.PreparedRequest:
+        if self._prepared is None or headers is not self._headers:
+            self._prepared = s.prepare_request(requests.Request("POST", self.url, headers=headers, data=b"{}"))
+            self._headers = headers
+        return self._prepared
 
-    def _drop(self) -> None:
-        conn = _local.__dict__.get("connections", {}).pop(self.key, None)
-        if conn is not None:
-            conn.close()
-
-    def post(self, body: bytes, headers: dict[str, str], log: ExchangeLog) -> _Answer:
+    def post(self, body: bytes, headers: dict[str, str], log: ExchangeLog) -> requests.Response:
+        s = session()
+        request = self._template(s, headers).copy()
+        request.body = body
+        request.headers["Content-Length"] = str(len(body))
         started = time.perf_counter()
         try:
-            conn = self._connection()
-            conn.request("POST", self.path, body=body, headers=headers)
-            response = conn.getresponse()
-            answer = _Answer(response.status, response.read(), response.getheader("Retry-After"))
-        except (OSError, http.client.HTTPException) as exc:
-            self._drop()
-            message = f"{type(exc).__name__}: no answer from {self.url}"
+            response = s.get_adapter(self.url).send(request, timeout=timeouts())
+            response.content  # noqa: B018 - read the body so the connection goes back to the pool
+        except requests.RequestException as exc:
+            message = f"{type(exc).__name__}: no answer from {safe_url(self.url)}"
             log.add(method="POST", url=self.url, status_code=None, error=message, request_bytes=len(body),
                     duration_ms=(time.perf_counter() - started) * 1000)  # fmt: skip
             raise VendorUnreachable(message) from exc
-        log.add(method="POST", url=self.url, status_code=answer.status_code, request_bytes=len(body),
-                error="" if answer.status_code < 400 else error_text(answer),
+        if "Set-Cookie" in response.headers:
+            extract_cookies_to_jar(s.cookies, request, response.raw)
+            self._prepared = None  # the next packet carries the new cookies
+        log.add(method="POST", url=self.url, status_code=response.status_code, request_bytes=len(body),
+                error="" if response.status_code < 400 else error_text(response),
                 duration_ms=(time.perf_counter() - started) * 1000)  # fmt: skip
-        return answer
+        return response
 
 
 class WatticsClient:
-    """One data stream at Wattics, over this thread's keep-alive connection."""
+    """One data stream at Wattics, over this thread's keep-alive session."""
 
     def __init__(self, *, base_url: str, username: str, password: str, stream_id: str, log: ExchangeLog):
         self.channel = PacketChannel(base_url.rstrip("/") + PUSH_PATH)
