@@ -208,11 +208,14 @@ def delivery_progress(*, delivery: Delivery, now: datetime | None = None) -> Pro
     done = delivery.acknowledged + delivery.rejected
     rate = None
     eta = None
+    active = delivery.status in ACTIVE_DELIVERY_STATUSES
+    # A finished push's rate is over its own run, not up to now.
+    end = now if active or not delivery.finished_at else delivery.finished_at
     if delivery.started_at and delivery.acknowledged:
-        elapsed = (now - delivery.started_at).total_seconds()
+        elapsed = (end - delivery.started_at).total_seconds()
         if elapsed > 0:
             rate = delivery.acknowledged / elapsed
-            if delivery.status in ACTIVE_DELIVERY_STATUSES and rate > 0:
+            if active and rate > 0:
                 eta = int(delivery.remaining / rate)
     return Progress(percent=delivery.percent, done=done, total=delivery.total, rate=rate, eta_seconds=eta)
 

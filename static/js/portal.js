@@ -22,7 +22,7 @@
   }
 
   var fmt = new Intl.DateTimeFormat(undefined, {
-    month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", timeZone: "UTC"
+    month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone: "UTC"
   });
 
   function drawChart(canvas) {

@@ -83,3 +83,16 @@ def test_it_scopes_the_active_partial_to_the_current_organization(outsider_clien
 def test_it_redirects_anonymous_users_from_the_partial(client, db):
     response = client.get("/dashboard/active/")
     assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+def test_a_finished_push_keeps_the_rate_of_its_own_run(upload, meter):
+    from uploads.selectors import delivery_progress
+
+    start = timezone.now() - timedelta(hours=1)
+    done = factories.make_delivery(
+        upload, meter, status="delivered", total=1000, acknowledged=1000, started_at=start,
+        finished_at=start + timedelta(seconds=10),
+    )  # fmt: skip
+    progress = delivery_progress(delivery=done)
+    assert progress.rate == pytest.approx(100.0)
+    assert progress.eta_seconds is None and progress.percent == 100

@@ -122,3 +122,9 @@ def test_the_meter_page_partial_lazy_loads_the_panel(meter, rf):
 
     html = render_to_string("sites/_meter_data.html", {"meter": meter})
     assert f'hx-get="/meters/{meter.pk}/data/"' in html and 'hx-trigger="load"' in html
+
+
+def test_the_meter_page_partial_renders_no_comment_text(meter):
+    from django.template.loader import render_to_string
+
+    assert "{#" not in render_to_string("sites/_meter_data.html", {"meter": meter})
