@@ -233,3 +233,25 @@ def test_packets_are_one_line_json(meter, wattics_sim):
     for packet in wattics_sim.packets("demo-elec-1")["accepted"]:
         assert json.dumps(packet)  # parsed by the simulator, which refuses multi-line bodies
     assert wattics_sim.packets("demo-elec-1")["rejected_count"] == 0
+
+
+def test_it_pushes_two_uploads_of_one_stream_in_the_order_they_were_made(meter, wattics_sim):
+    january = factories.make_stored_upload(meter, T0, 20)
+    february = factories.make_stored_upload(meter, T0 + timedelta(days=31), 20)
+    (first,) = deliveries_create_for_upload(upload=january)
+    (second,) = deliveries_create_for_upload(upload=february)
+    # The worker happens to take the later delivery first: it waits for the earlier one.
+    push_delivery(second.pk)
+    second.refresh_from_db()
+    assert second.status == DeliveryStatus.QUEUED and second.sent == 0
+    assert wattics_sim.packets("demo-elec-1")["accepted"] == []
+    push_delivery(first.pk)
+    second.refresh_from_db()
+    second.next_attempt_at = None
+    second.save(update_fields=["next_attempt_at"])
+    push_delivery(second.pk)
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.status, second.status) == (DeliveryStatus.DELIVERED, DeliveryStatus.DELIVERED)
+    packets = wattics_sim.packets("demo-elec-1")
+    assert len(packets["accepted"]) == 40 and packets["discarded_count"] == 0

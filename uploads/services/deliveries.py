@@ -17,7 +17,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from uploads.locks import StreamLock
-from uploads.models import Bill, Delivery, DeliveryStatus, Reading, Target, Upload
+from uploads.models import ACTIVE_DELIVERY_STATUSES, Bill, Delivery, DeliveryStatus, Reading, Target, Upload
 from uploads.services.push_run import Stop, enqueue
 
 logger = logging.getLogger(__name__)
@@ -140,6 +140,15 @@ def _release_busy(delivery: Delivery) -> None:
         enqueue(delivery.pk, countdown=LOCK_BUSY_RETRY_SECONDS)
 
 
+def _earlier_unfinished(delivery: Delivery) -> bool:
+    """Deliveries of one meter and target go in the order they were created: Wattics
+    discards packets older than the stream's latest, so a later upload pushed first
+    would make the earlier one's packets arrive out of order."""
+    return Delivery.objects.filter(
+        meter_id=delivery.meter_id, target=delivery.target, pk__lt=delivery.pk, status__in=ACTIVE_DELIVERY_STATUSES
+    ).exists()
+
+
 def delivery_push(*, delivery_id: int) -> None:
     """Claim the delivery and push it as far as it goes in this run. Safe to call twice."""
     from uploads.services.push_wattcarbon import push_wattcarbon_bills, push_wattcarbon_intervals
@@ -152,6 +161,9 @@ def delivery_push(*, delivery_id: int) -> None:
     }
     delivery = delivery_claim(delivery_id=delivery_id)
     if delivery is None:
+        return
+    if _earlier_unfinished(delivery):
+        _release_busy(delivery)
         return
     lock = StreamLock(meter_id=delivery.meter_id, target=delivery.target, delivery_id=delivery.pk,
                       attempt=delivery.attempts)  # fmt: skip
