@@ -66,7 +66,8 @@ def bucket_seconds_for(*, start: datetime, end: datetime, interval_minutes: int,
 def _epoch_sql(column: str) -> str:
     # Seconds since the epoch, per database; the only vendor-specific SQL here.
     if connection.vendor == "postgresql":
-        return f"EXTRACT(EPOCH FROM {column})"
+        # date_part gives float8; EXTRACT gives numeric, several times slower to aggregate.
+        return f"date_part('epoch', {column})"
     # Whole seconds: julianday() arithmetic drifts by microseconds and would move
     # readings on a bucket edge into the previous bucket.
     return f"CAST(strftime('%%s', {column}) AS INTEGER)"
