@@ -145,6 +145,10 @@ STORAGES = {
 
 # --- Uploads ------------------------------------------------------------------
 UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=200 * 1024 * 1024)
+# A gzip upload may expand to at most this much (a zip bomb is refused, not unpacked).
+UPLOAD_MAX_DECOMPRESSED_BYTES = env.int("UPLOAD_MAX_DECOMPRESSED_BYTES", default=4 * UPLOAD_MAX_BYTES)
+# Files up to this size are validated and stored in the request; larger ones by a worker.
+INGEST_INLINE_MAX_BYTES = env.int("INGEST_INLINE_MAX_BYTES", default=256 * 1024)
 # Files larger than this go to a temporary file rather than memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
@@ -206,6 +210,9 @@ VENDOR_USER_AGENT = env.str("VENDOR_USER_AGENT", default="energy-data-portal/1.0
 DELIVERY_RETRY_DEADLINE_SECONDS = env.int("DELIVERY_RETRY_DEADLINE_SECONDS", default=6 * 3600)
 DELIVERY_RETRY_BASE_SECONDS = env.float("DELIVERY_RETRY_BASE_SECONDS", default=2.0)
 DELIVERY_RETRY_MAX_SECONDS = env.float("DELIVERY_RETRY_MAX_SECONDS", default=300.0)
+# Meter and device sync to WattCarbon: retries of transient failures (backoff with jitter).
+WATTCARBON_SYNC_RETRY_BASE_SECONDS = env.float("WATTCARBON_SYNC_RETRY_BASE_SECONDS", default=2.0)
+WATTCARBON_SYNC_RETRY_MAX_SECONDS = env.float("WATTCARBON_SYNC_RETRY_MAX_SECONDS", default=120.0)
 # Rows per WattCarbon interval CSV upload (a year of 15-minute data is ~35,000 rows).
 WATTCARBON_INTERVAL_CHUNK_ROWS = env.int("WATTCARBON_INTERVAL_CHUNK_ROWS", default=5000)
 # A pushing delivery whose heartbeat is older than this has lost its worker: it is taken up again.

@@ -23,8 +23,8 @@ TASK_OPTIONS = {
 
 def backoff_seconds(retries: int, retry_after: float | None = None) -> float:
     """Exponential backoff with full jitter; at least what the vendor asked for."""
-    base = getattr(settings, "WATTCARBON_SYNC_RETRY_BASE_SECONDS", 2.0)
-    cap = getattr(settings, "WATTCARBON_SYNC_RETRY_MAX_SECONDS", 120.0)
+    base = settings.WATTCARBON_SYNC_RETRY_BASE_SECONDS
+    cap = settings.WATTCARBON_SYNC_RETRY_MAX_SECONDS
     delay = random.uniform(0, min(cap, base * 2**retries))
     return max(delay, retry_after or 0.0, 0.5)
 

@@ -156,3 +156,14 @@ def test_it_serves_the_error_report_to_members_only(client, request, validated, 
 def test_it_has_no_error_report_for_a_clean_file(owner_client, org, owner, meter):
     upload = submit(org, owner, hourly(2), meter=meter)
     assert owner_client.get(f"/uploads/{upload.pk}/errors.csv").status_code == 404
+
+
+def test_it_sends_the_browser_to_the_deliveries_once_the_rows_are_stored(owner_client, org, owner):
+    from tests import factories as f
+
+    stored = f.make_upload(org, owner, status="stored")
+    response = owner_client.get(f"/uploads/{stored.pk}/review/status/", headers={"HX-Request": "true"})
+    assert response["HX-Redirect"] == f"/uploads/{stored.pk}/"
+    invalid = f.make_upload(org, owner, status="invalid")
+    response = owner_client.get(f"/uploads/{invalid.pk}/review/status/", headers={"HX-Request": "true"})
+    assert response["HX-Refresh"] == "true" and "HX-Redirect" not in response

@@ -52,11 +52,11 @@ class IngestError(Exception):
 
 
 def inline_max_bytes() -> int:
-    return getattr(settings, "INGEST_INLINE_MAX_BYTES", 256 * 1024)
+    return settings.INGEST_INLINE_MAX_BYTES
 
 
 def max_decompressed_bytes() -> int:
-    return getattr(settings, "UPLOAD_MAX_DECOMPRESSED_BYTES", 4 * settings.UPLOAD_MAX_BYTES)
+    return settings.UPLOAD_MAX_DECOMPRESSED_BYTES
 
 
 # --- Meters ------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import filesizeformat
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from accounts.models import Role
@@ -85,7 +86,11 @@ def upload_review_status(request: HttpRequest, pk: int) -> HttpResponse:
     upload = object_or_404(request, _uploads(request), pk=pk)
     response = render(request, "uploads/ingest/_status.html", {"upload": upload, "busy": upload.status in BUSY})
     if upload.status not in BUSY and request.headers.get("HX-Request"):
-        response["HX-Refresh"] = "true"
+        if upload.status == UploadStatus.STORED:
+            # Stored: the pushes are under way, and their progress is on the detail page.
+            response["HX-Redirect"] = reverse("uploads:detail", args=[upload.pk])
+        else:
+            response["HX-Refresh"] = "true"
     return response
 
 
