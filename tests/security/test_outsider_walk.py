@@ -1,0 +1,82 @@
+"""Every URL that names an object answers 404 to a member of another organization,
+for GET and for POST, and changes nothing. The walk covers every pattern of the
+URLconf, so a new view without scoping fails here."""
+
+from datetime import UTC, datetime
+
+import pytest
+from django.core.files.base import ContentFile
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from sites.models import Device, Meter, Site
+from tests import factories
+from uploads.models import Delivery, DeliveryStatus, Upload
+
+
+def patterns(resolvers=None, namespace=""):
+    for p in resolvers if resolvers is not None else get_resolver().url_patterns:
+        if isinstance(p, URLResolver):
+            if str(p.pattern).startswith("admin/"):
+                continue  # Django's admin: staff only, its own permission system
+            yield from patterns(p.url_patterns, p.namespace or namespace)
+        elif isinstance(p, URLPattern) and p.pattern.converters:
+            yield f"{namespace}:{p.name}" if namespace else p.name, p
+
+
+@pytest.fixture
+def world(org, owner):
+    site = factories.make_site(org)
+    meter = factories.make_meter(site, wattics_stream_id="demo-elec-1")
+    device = factories.make_device(site, meters=[meter])
+    upload = factories.make_stored_upload(meter, datetime(2024, 1, 1, tzinfo=UTC), 5)
+    upload.options = {"header": ["timestamp", "kwh"]}  # so its mapping page exists
+    upload.error_report.save("errors.csv", ContentFile(b"line,column,value,problem\n"))  # and its error report
+    delivery = factories.make_delivery(upload, meter, status=DeliveryStatus.FAILED)
+    factories.make_exchange(delivery)
+    return {"site": site, "meter": meter, "device": device, "upload": upload, "delivery": delivery}
+
+
+def kwargs_for(name: str, pattern: URLPattern, world: dict) -> dict[str, int]:
+    short = name.split(":")[-1]
+    if short == "delivery_exchanges":
+        return {"pk": world["upload"].pk, "delivery_pk": world["delivery"].pk}
+    for prefix, key in (("site_", "site"), ("meter", "meter"), ("device_", "device"), ("delivery_", "delivery")):
+        if short.startswith(prefix):
+            return {"pk": world[key].pk}
+    if name.startswith("uploads:"):
+        return {"pk": world["upload"].pk}
+    raise AssertionError(f"the outsider walk does not know which object {name} ({pattern.pattern}) names")
+
+
+def snapshot() -> tuple:
+    return (
+        list(Site.objects.values_list("pk", "name")),
+        list(Meter.objects.values_list("pk", "name", "wattcarbon_status")),
+        list(Device.objects.values_list("pk", "name", "wattcarbon_status")),
+        list(Upload.objects.values_list("pk", "status")),
+        list(Delivery.objects.values_list("pk", "status", "attempts")),
+    )
+
+
+def test_every_object_url_is_404_for_an_outsider(client, world, outsider):
+    walked = list(patterns())
+    assert len(walked) >= 24  # the walk really covers the portal's object URLs
+    before = snapshot()
+    client.force_login(outsider)
+    for name, pattern in walked:
+        url = reverse(name, kwargs=kwargs_for(name, pattern, world))
+        for method in ("get", "post"):
+            response = getattr(client, method)(url)
+            # 405: a POST-only view refuses a GET before it looks anything up (nothing shown).
+            assert response.status_code in (404, 405), f"{method.upper()} {url} answered {response.status_code}"
+            assert not (method == "post" and response.status_code == 405), f"POST {url} must look up and 404"
+    assert snapshot() == before
+
+
+def test_the_same_urls_answer_their_owner(client, world, owner):
+    """The walk's objects are real: the owner is not answered 404 anywhere."""
+    client.force_login(owner)
+    for name, pattern in patterns():
+        url = reverse(name, kwargs=kwargs_for(name, pattern, world))
+        response = client.get(url)
+        assert response.status_code != 404, f"GET {url} is 404 for its owner"
