@@ -135,9 +135,7 @@ def test_it_refuses_bad_knobs(sim: SimulatorProcess, knobs):
 
 def test_it_takes_faults_and_accounts_from_the_command_line(tmp_path):
     accounts = tmp_path / "accounts.json"
-    accounts.write_text(
-        json.dumps({"wattics": [{"username": "acme", "password": "s3cret", "streams": ["a-1"]}]})
-    )
+    accounts.write_text(json.dumps({"wattics": [{"username": "acme", "password": "s3cret", "streams": ["a-1"]}]}))
     with SimulatorProcess("wattics", "--accounts", str(accounts), "--fail-503", "1") as sim:
         body = '{"id":"a-1","tsISO8601":"2024-01-01T00:00:00+00:00","value":1}'
         resp = requests.post(sim.url + "/api/v1/push", data=body, auth=("acme", "s3cret"))
@@ -150,9 +148,7 @@ def test_it_takes_faults_and_accounts_from_the_command_line(tmp_path):
 
 def test_it_keeps_state_in_a_file_across_restarts(tmp_path):
     state_file = tmp_path / "wattcarbon.json"
-    with SimulatorProcess(
-        "wattcarbon", "--state-file", str(state_file), "--token-ttl", "60"
-    ) as sim:
+    with SimulatorProcess("wattcarbon", "--state-file", str(state_file), "--token-ttl", "60") as sim:
         client = requests.Session()
         token = client.post(
             sim.url + "/auth/token",

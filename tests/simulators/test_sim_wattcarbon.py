@@ -57,9 +57,7 @@ def create_meter(client: httpx.Client, **overrides) -> int:
 
 
 def upload(client: httpx.Client, meter_id: int, csv_text: str, what: str = "intervals"):
-    return client.post(
-        f"/meters/{meter_id}/{what}", files={"file": ("data.csv", csv_text, "text/csv")}
-    )
+    return client.post(f"/meters/{meter_id}/{what}", files={"file": ("data.csv", csv_text, "text/csv")})
 
 
 @pytest.fixture
@@ -194,9 +192,7 @@ def test_it_validates_meters(client: httpx.Client):
     assert by_field["location"]["msg"] == "Field required"
 
 
-@pytest.mark.parametrize(
-    "location", [ADDRESS, {"latitude": 37.78, "longitude": -122.41}, "60 Greene St Riverside IA"]
-)
+@pytest.mark.parametrize("location", [ADDRESS, {"latitude": 37.78, "longitude": -122.41}, "60 Greene St Riverside IA"])
 def test_it_accepts_each_form_of_location(client: httpx.Client, location):
     meter_id = create_meter(client, location=location, meterType="gas", name="Main")
     meter = client.get(f"/meters/{meter_id}").json()
@@ -268,16 +264,12 @@ def test_it_rejects_a_duplicate_custom_id(client: httpx.Client):
     assert first.status_code == 201
     again = client.post("/devices", json={**solar_payload(meter_id), "name": "Other"})
     assert again.status_code == 409
-    assert again.json() == {
-        "detail": f"customId 'SP123' is already used by device {first.json()['id']}"
-    }
+    assert again.json() == {"detail": f"customId 'SP123' is already used by device {first.json()['id']}"}
 
 
 def test_it_stores_intervals(wattcarbon: SimulatorProcess, client: httpx.Client):
     meter_id = create_meter(client)
-    csv_text = (
-        "start_datetime,energy_kwh\n2024-01-01T01:00:00Z,-0.5\n2024-01-01T00:00:00+00:00,1.25\n"
-    )
+    csv_text = "start_datetime,energy_kwh\n2024-01-01T01:00:00Z,-0.5\n2024-01-01T00:00:00+00:00,1.25\n"
     resp = upload(client, meter_id, csv_text)
     assert resp.status_code == 200
     assert resp.json() == {"meterId": meter_id, "received": 2, "inserted": 2, "updated": 0}
@@ -287,9 +279,7 @@ def test_it_stores_intervals(wattcarbon: SimulatorProcess, client: httpx.Client)
     ]
 
 
-def test_it_does_not_double_reuploaded_intervals(
-    wattcarbon: SimulatorProcess, client: httpx.Client
-):
+def test_it_does_not_double_reuploaded_intervals(wattcarbon: SimulatorProcess, client: httpx.Client):
     meter_id = create_meter(client)
     rows = "".join(f"2024-01-01T{h:02d}:00:00+00:00,{h}.5\n" for h in range(24))
     upload(client, meter_id, "start_datetime,energy_kwh\n" + rows).raise_for_status()
@@ -299,9 +289,7 @@ def test_it_does_not_double_reuploaded_intervals(
     assert client.get(f"/meters/{meter_id}").json()["intervalCount"] == 24
 
 
-def test_it_rejects_a_non_utc_interval_naming_the_row(
-    wattcarbon: SimulatorProcess, client: httpx.Client
-):
+def test_it_rejects_a_non_utc_interval_naming_the_row(wattcarbon: SimulatorProcess, client: httpx.Client):
     meter_id = create_meter(client)
     csv_text = (
         "start_datetime,energy_kwh\n"

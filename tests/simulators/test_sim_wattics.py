@@ -25,9 +25,7 @@ SEED_NUMERIC = '{"id":"demo-gas-1","tsISO8601":"2017-12-01T12:00:00.000+00:00", 
 
 def push(sim: SimulatorProcess, body, auth=AUTH, session=requests) -> requests.Response:
     data = body if isinstance(body, (str, bytes)) else json.dumps(body)
-    return session.post(
-        sim.url + PUSH, data=data, auth=auth, headers={"Content-Type": "application/json"}
-    )
+    return session.post(sim.url + PUSH, data=data, auth=auth, headers={"Content-Type": "application/json"})
 
 
 def packet(ts: str, stream: str = "demo-gas-1", **fields) -> dict:
@@ -146,9 +144,7 @@ def test_it_answers_403_for_another_accounts_stream(wattics: SimulatorProcess):
     wattics.add_account(username="partner", password="pw", streams=["partner-1"])
     resp = push(wattics, packet("2024-01-01T00:00:00Z", stream="partner-1"))
     assert resp.status_code == 403
-    assert push(
-        wattics, packet("2024-01-01T00:00:00Z", stream="partner-1"), auth=("partner", "pw")
-    ).ok
+    assert push(wattics, packet("2024-01-01T00:00:00Z", stream="partner-1"), auth=("partner", "pw")).ok
     assert push(wattics, packet("2024-01-01T00:00:00Z"), auth=("partner", "pw")).status_code == 403
 
 
