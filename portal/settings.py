@@ -149,6 +149,8 @@ UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=200 * 1024 * 1024)
 UPLOAD_MAX_DECOMPRESSED_BYTES = env.int("UPLOAD_MAX_DECOMPRESSED_BYTES", default=4 * UPLOAD_MAX_BYTES)
 # Files up to this size are validated and stored in the request; larger ones by a worker.
 INGEST_INLINE_MAX_BYTES = env.int("INGEST_INLINE_MAX_BYTES", default=256 * 1024)
+# Parsing or storing claimed longer ago than this has no live worker (tasks stop at 1800 s).
+INGEST_STALE_SECONDS = env.int("INGEST_STALE_SECONDS", default=1900)
 # Files larger than this go to a temporary file rather than memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
@@ -195,6 +197,10 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "requeue-stale-deliveries": {
         "task": "uploads.tasks.requeue_stale_deliveries",
+        "schedule": env.float("STALE_DELIVERY_SWEEP_SECONDS", default=60.0),
+    },
+    "requeue-stale-uploads": {
+        "task": "uploads.ingest.requeue_stale",
         "schedule": env.float("STALE_DELIVERY_SWEEP_SECONDS", default=60.0),
     },
 }

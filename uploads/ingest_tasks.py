@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from uploads.services.ingest import upload_store, upload_validate
+from uploads.services.ingest import upload_store, upload_validate, uploads_requeue_stale
 
 # Parsing a file at the size limit takes minutes, not hours.
 LIMITS = {"time_limit": 1800, "soft_time_limit": 1700, "acks_late": True}
@@ -16,3 +16,9 @@ def upload_validate_task(upload_id: int) -> None:
 @shared_task(name="uploads.ingest.store", **LIMITS)
 def upload_store_task(upload_id: int) -> None:
     upload_store(upload_id=upload_id)
+
+
+@shared_task(name="uploads.ingest.requeue_stale", time_limit=120, soft_time_limit=100, ignore_result=True)
+def requeue_stale_uploads() -> int:
+    """Periodic: restart parsing or storing whose worker died."""
+    return len(uploads_requeue_stale())

@@ -54,6 +54,8 @@ class Upload(models.Model):
     warnings = models.JSONField(default=list, blank=True)
     error_report = models.FileField(upload_to="reports/%Y/%m/", blank=True, max_length=300)
     error = models.TextField(blank=True)
+    # When a worker took it into PARSING or STORING: the sweep restarts work whose worker died.
+    claimed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     validated_at = models.DateTimeField(null=True, blank=True)
     stored_at = models.DateTimeField(null=True, blank=True)

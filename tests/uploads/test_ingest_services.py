@@ -201,3 +201,28 @@ def test_it_never_doubles_rows_when_two_uploads_of_one_file_store_at_once(org, o
     assert errors == []
     assert [Upload.objects.get(pk=u.pk).status for u in uploads] == [UploadStatus.STORED] * 2
     assert Reading.objects.filter(meter=meter).count() == 3000
+
+
+def test_it_restarts_parsing_and_storing_whose_worker_died(org, owner, monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests import factories as f
+    from uploads import ingest_tasks
+    from uploads.services.ingest import uploads_requeue_stale
+
+    sent: list[tuple[str, int]] = []
+    monkeypatch.setattr(ingest_tasks.upload_validate_task, "delay", lambda pk: sent.append(("validate", pk)))
+    monkeypatch.setattr(ingest_tasks.upload_store_task, "delay", lambda pk: sent.append(("store", pk)))
+    long_ago = timezone.now() - timedelta(hours=1)
+    dead_parse = f.make_upload(org, owner, status="parsing", claimed_at=long_ago)
+    dead_store = f.make_upload(org, owner, status="storing", claimed_at=long_ago)
+    live_parse = f.make_upload(org, owner, status="parsing", claimed_at=timezone.now())
+    assert sorted(uploads_requeue_stale(stale_seconds=600)) == sorted([dead_parse.pk, dead_store.pk])
+    assert sorted(sent) == sorted([("validate", dead_parse.pk), ("store", dead_store.pk)])
+    dead_parse.refresh_from_db()
+    live_parse.refresh_from_db()
+    assert dead_parse.status == "received" and live_parse.status == "parsing"
+    # Claimed again just now: a second sweep leaves them alone.
+    assert uploads_requeue_stale(stale_seconds=600) == []

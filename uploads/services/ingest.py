@@ -13,7 +13,7 @@ import csv
 import hashlib
 import logging
 import tempfile
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from pathlib import PurePath
 from zoneinfo import ZoneInfo
 
@@ -21,6 +21,7 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Organization
@@ -245,7 +246,10 @@ def _target_warnings(upload: Upload, kind: str) -> list[dict]:
 
 def upload_validate(*, upload_id: int) -> Upload:
     """Parse the stored file: counts, preview, warnings, error report. Claims RECEIVED → PARSING."""
-    if not Upload.objects.filter(pk=upload_id, status=UploadStatus.RECEIVED).update(status=UploadStatus.PARSING):
+    claimed = Upload.objects.filter(pk=upload_id, status=UploadStatus.RECEIVED).update(
+        status=UploadStatus.PARSING, claimed_at=timezone.now()
+    )
+    if not claimed:
         return Upload.objects.get(pk=upload_id)
     upload = Upload.objects.select_related("meter__site", "organization").get(pk=upload_id)
     try:
@@ -357,7 +361,10 @@ def upload_cancel(*, upload: Upload, user) -> Upload:
 
 def upload_confirm(*, upload: Upload, user, run_now: bool | None = None) -> Upload:
     """The user confirmed the push: store the valid rows (now, or in a worker), then deliveries follow."""
-    if not Upload.objects.filter(pk=upload.pk, status=UploadStatus.VALIDATED).update(status=UploadStatus.STORING):
+    confirmed = Upload.objects.filter(pk=upload.pk, status=UploadStatus.VALIDATED).update(
+        status=UploadStatus.STORING, claimed_at=timezone.now()
+    )
+    if not confirmed:
         upload.refresh_from_db()
         raise IngestError(f"This upload is {upload.get_status_display().lower()}: only a validated upload is pushed.")
     upload.refresh_from_db()
@@ -398,6 +405,36 @@ def upload_store(*, upload_id: int) -> Upload:
     upload.refresh_from_db()
     _create_deliveries(upload)
     return upload
+
+
+def uploads_requeue_stale(*, stale_seconds: float | None = None) -> list[int]:
+    """Uploads whose worker died while parsing or storing, started again.
+
+    A task's hard time limit ends it before `stale_seconds`, so an upload claimed longer
+    ago than that has no live worker. Parsing starts over (it writes only the upload row
+    and its report); storing runs again (its rows are upserts)."""
+    from uploads import ingest_tasks
+
+    stale_seconds = settings.INGEST_STALE_SECONDS if stale_seconds is None else stale_seconds
+    now = timezone.now()
+    stale = Q(claimed_at__lt=now - timedelta(seconds=stale_seconds)) | Q(claimed_at__isnull=True)
+    requeued = []
+    for upload_id, status in Upload.objects.filter(
+        stale, status__in=[UploadStatus.PARSING, UploadStatus.STORING]
+    ).values_list("pk", "status"):
+        if status == UploadStatus.PARSING:
+            # Back to RECEIVED so the validate task can claim it again.
+            if Upload.objects.filter(stale, pk=upload_id, status=status).update(
+                status=UploadStatus.RECEIVED, claimed_at=now
+            ):
+                ingest_tasks.upload_validate_task.delay(upload_id)
+                requeued.append(upload_id)
+        elif Upload.objects.filter(stale, pk=upload_id, status=status).update(claimed_at=now):
+            ingest_tasks.upload_store_task.delay(upload_id)
+            requeued.append(upload_id)
+    if requeued:
+        logger.warning("restarted %d stale uploads: %s", len(requeued), requeued[:50])
+    return requeued
 
 
 def _create_deliveries(upload: Upload) -> None:
