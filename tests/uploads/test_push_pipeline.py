@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests import factories
-from tests.drills.support import wait_done
+from tests.drills.support import wait_done, wait_for
 from uploads.models import DeliveryStatus, Reading
 from uploads.services.deliveries import deliveries_create_for_upload
 
@@ -84,3 +84,55 @@ def test_a_duplicate_upload_sends_nothing_twice(celery_worker, org, vendor_crede
     assert sum(d.acknowledged for d in done) == 600
     assert sum(d.rejected for d in done) == 300
     assert any("already has" in d.last_error for d in done)
+
+
+def test_a_year_of_15_minute_data_arrives_complete_and_in_order_at_both_vendors(
+    celery_worker, org, owner, vendor_credentials, wattics_sim, wattcarbon_sim
+):
+    """The promise of the portal: a year of meter data, uploaded as a file, reaches both vendors
+    whole, once, in order (the ingest path and the pushes run on the real worker)."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from sites.services import meter_sync
+    from uploads.models import Delivery, UploadStatus
+    from uploads.services.ingest import upload_confirm, upload_create
+
+    site = factories.make_site(org, timezone="America/Chicago")
+    meter = factories.make_meter(site, wattics_stream_id="demo-elec-1")
+    meter_sync(meter_id=meter.pk)
+    meter.refresh_from_db()
+    start, count = datetime(2025, 1, 1, tzinfo=UTC), 365 * 96
+    lines = ["timestamp,kwh"] + [
+        f"{(start + timedelta(minutes=15 * i)).isoformat()},{(i % 96) / 10:.1f}" for i in range(count)
+    ]
+    file = SimpleUploadedFile("site-2025.csv", "\n".join(lines).encode(), content_type="text/csv")
+    upload = upload_create(organization=org, user=owner, file=file, meter=meter,
+                           targets=["wattics", "wattcarbon_intervals"])  # fmt: skip
+    upload = wait_for_upload(upload, UploadStatus.VALIDATED, celery_worker)
+    assert (upload.rows_valid, upload.rows_invalid) == (count, 0)
+    upload_confirm(upload=upload, user=owner)
+    upload = wait_for_upload(upload, UploadStatus.STORED, celery_worker)
+    # The deliveries are created right after the upload turns STORED.
+    both = Delivery.objects.filter(upload=upload)
+    deliveries = wait_for(lambda: list(both) if both.count() == 2 else None, what="deliveries", worker=celery_worker)
+    assert {d.target for d in deliveries} == {"wattics", "wattcarbon_intervals"}
+    done = wait_done(*deliveries, timeout=900, worker=celery_worker)
+    assert [(d.status, d.acknowledged, d.rejected) for d in done] == [(DeliveryStatus.DELIVERED, count, 0)] * 2
+    packets = wattics_sim.packets("demo-elec-1")
+    assert packets["discarded_count"] == 0
+    assert [p["tsISO8601"] for p in packets["accepted"]] == _local_stamps(meter)
+    intervals = wattcarbon_sim.intervals(int(meter.wattcarbon_id))
+    assert len(intervals) == count
+    assert intervals[0] == {"start_datetime": "2025-01-01T00:00:00+00:00", "energy_kwh": 0.0}
+    assert intervals[-1]["start_datetime"] == "2025-12-31T23:45:00+00:00" and intervals[-1]["energy_kwh"] == 9.5
+
+
+def wait_for_upload(upload, status, worker, timeout: float = 300):
+    from uploads.models import Upload
+
+    def reached():
+        row = Upload.objects.get(pk=upload.pk)
+        assert row.status not in ("failed", "invalid"), row.error
+        return row if row.status == status else None
+
+    return wait_for(reached, timeout=timeout, what=f"upload {upload.pk} to be {status}", worker=worker)
