@@ -399,11 +399,13 @@ def upload_store(*, upload_id: int) -> Upload:
         )
         return Upload.objects.get(pk=upload_id)
     stored = Reading.objects.filter(upload=upload).count() + Bill.objects.filter(upload=upload).count()
-    Upload.objects.filter(pk=upload_id, status=UploadStatus.STORING).update(
-        status=UploadStatus.STORED, rows_stored=stored, stored_at=timezone.now()
-    )
-    upload.refresh_from_db()
-    _create_deliveries(upload)
+    # One transaction: nobody sees a stored upload without its deliveries.
+    with transaction.atomic():
+        Upload.objects.filter(pk=upload_id, status=UploadStatus.STORING).update(
+            status=UploadStatus.STORED, rows_stored=stored, stored_at=timezone.now()
+        )
+        upload.refresh_from_db()
+        _create_deliveries(upload)
     return upload
 
 
@@ -441,7 +443,8 @@ def _create_deliveries(upload: Upload) -> None:
     from uploads.services.deliveries import deliveries_create_for_upload
 
     try:
-        deliveries_create_for_upload(upload=upload)
+        with transaction.atomic():  # a savepoint: a failure here leaves the stored rows in place
+            deliveries_create_for_upload(upload=upload)
     except Exception as exc:
         # The rows are stored either way; the push can be started again from the upload's page.
         logger.exception("creating deliveries for upload %s failed", upload.pk)
