@@ -1,0 +1,344 @@
+"""Wattics push: the portal's push path against raw HTTP loops, then serial against parallel.
+
+    .venv/bin/python bench/push.py [--quick]
+
+Part 1, 10,000 packets of one meter to the Wattics simulator (no added latency):
+  (a) portal: a stored upload, its readings and a queued delivery; the Celery task
+      function `push_delivery` called directly, in this process;
+  (b) raw: one keep-alive http.client.HTTPConnection (TCP_NODELAY), the same packets,
+      basic auth, prebuilt bodies: the floor of what HTTP to the simulator costs;
+  (c) naive: requests.post per packet, a new connection each time.
+  Targets: portal/raw >= 0.8, portal/naive >= 3.
+Part 2, 16 meters x 200 packets with 20 ms simulated latency:
+  serial: the 16 deliveries pushed one after another in this process;
+  parallel: a real Celery worker (--pool threads --concurrency 16) on portal_bench and
+  Redis, the 16 deliveries created and enqueued by deliveries_create_for_upload.
+  Target: parallel at least 10x faster than serial.
+Each case pushes to streams that have no packet yet (the simulator is reset between
+cases, and Wattics discards packets that are not newer than the latest).
+"""
+
+import argparse
+import base64
+import http.client
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+import common
+
+START = datetime(2024, 1, 1, tzinfo=UTC)
+USERNAME, PASSWORD = "demo", "demo-password"
+PUSH_PATH = "/api/v1/push"
+PARALLEL_METERS = 16
+LATENCY_MS = 20
+TARGETS = {"portal/raw": 0.8, "portal/naive": 3.0, "parallel speed-up": 10.0}
+
+
+def make_meter(site, name: str, stream: str):
+    from sites.models import Meter
+
+    return Meter.objects.create(
+        organization=site.organization, site=site, name=name, wattics_stream_id=stream, unit="kWh", interval_minutes=15
+    )
+
+
+def store_readings(upload, meters, count: int) -> None:
+    """count 15-minute readings per meter, linked to the upload (as upload_store leaves them)."""
+    from uploads.models import Reading
+
+    rows = [
+        Reading(meter=m, ts=START + timedelta(minutes=15 * i), value=1.0 + (i % 96) / 100, upload=upload)
+        for m in meters
+        for i in range(count)
+    ]
+    Reading.objects.bulk_create(rows, batch_size=5000)
+
+
+def queued_delivery(upload, meter, count: int):
+    """What deliveries_create_for_upload creates, without enqueueing it."""
+    from uploads.models import Delivery
+
+    return Delivery.objects.create(
+        organization=upload.organization,
+        upload=upload,
+        meter=meter,
+        target="wattics",
+        status="queued",
+        total=count,
+        first_ts=START,
+        last_ts=START + timedelta(minutes=15 * (count - 1)),
+    )
+
+
+def push_in_process(delivery) -> None:
+    from uploads.tasks import push_delivery
+
+    push_delivery(delivery.pk)  # the task function itself, run here
+    delivery.refresh_from_db()
+    assert delivery.status == "delivered", (delivery.status, delivery.last_error)
+    assert delivery.acknowledged == delivery.total, (delivery.acknowledged, delivery.total)
+
+
+def bodies(meter, count: int) -> list[bytes]:
+    """The packets the portal sends for these readings, built by its own PacketBuilder."""
+    from uploads.models import Reading
+    from vendors.wattics import PacketBuilder
+
+    builder = PacketBuilder(meter)
+    rows = Reading.objects.filter(meter=meter).order_by("ts").values_list("ts", "value", "extra")[:count]
+    return [builder.build(ts, value, extra) for ts, value, extra in rows]
+
+
+def raw_loop(url: str, packets: list[bytes]) -> None:
+    parts = urlsplit(url)
+    token = base64.b64encode(f"{USERNAME}:{PASSWORD}".encode()).decode()
+    headers = {"Authorization": f"Basic {token}", "Content-Type": "application/json"}
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    conn.connect()
+    conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        for body in packets:
+            conn.request("POST", PUSH_PATH, body=body, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            assert response.status == 200, response.status
+    finally:
+        conn.close()
+
+
+def naive_loop(url: str, packets: list[bytes]) -> None:
+    import requests
+
+    for body in packets:
+        response = requests.post(
+            url + PUSH_PATH,
+            data=body,
+            auth=(USERNAME, PASSWORD),
+            headers={"Content-Type": "application/json"},
+            timeout=10,
+        )
+        assert response.status_code == 200, response.status_code
+
+
+def accepted(sim, stream: str) -> int:
+    return sim.state()["streams"][stream]["accepted"]
+
+
+# ----- a real worker ---------------------------------------------------------------------
+
+
+class Worker:
+    def __init__(self, concurrency: int):
+        self.log_path = common.OUT / "push-worker.log"
+        cmd = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "portal",
+            "worker",
+            "--pool",
+            "threads",
+            "--concurrency",
+            str(concurrency),
+            "-Q",
+            common.bench_env()["CELERY_QUEUE"],
+            "--without-mingle",
+            "--without-gossip",
+            "--loglevel",
+            "INFO",
+            "--hostname",
+            f"bench-{time.time_ns()}@%h",
+        ]
+        self.log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            cmd, cwd=common.ROOT, env=common.child_env(), stdout=self.log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + 60
+        while b" ready." not in self.log_path.read_bytes():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"worker did not start:\n{self.log_path.read_text()[-3000:]}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.log.close()
+
+
+def wait_delivered(upload, expected: int, timeout: float) -> None:
+    from uploads.models import Delivery
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        statuses = list(Delivery.objects.filter(upload=upload).values_list("status", flat=True))
+        if len(statuses) == expected and all(s == "delivered" for s in statuses):
+            return
+        if any(s in ("failed", "partially_failed", "cancelled") for s in statuses):
+            raise RuntimeError(f"a delivery ended {statuses}")
+        time.sleep(0.05)
+    raise RuntimeError(f"not all delivered after {timeout:.0f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="1,000 packets; 16 meters x 50 packets")
+    args = parser.parse_args()
+    packets = 1_000 if args.quick else 10_000
+    per_meter = 50 if args.quick else 200
+
+    common.recreate_database()
+    common.setup_django()
+    from accounts.models import Organization
+    from accounts.services import credentials_update
+    from simulators.testing import SimulatorProcess
+    from sites.models import Site
+    from uploads.models import Upload
+    from uploads.services.deliveries import deliveries_create_for_upload
+
+    streams = ["bench-portal", "bench-raw", "bench-naive"] + [f"bench-par-{i:02d}" for i in range(PARALLEL_METERS)]
+    sim = SimulatorProcess("wattics", "--streams", ",".join(streams)).start()
+    try:
+        org = Organization.objects.create(name="Bench", slug="bench")
+        credentials_update(
+            organization=org, wattics_base_url=sim.url, wattics_username=USERNAME, wattics_password=PASSWORD
+        )
+        site = Site.objects.create(organization=org, name="Bench site", timezone="Europe/Dublin")
+
+        # --- part 1: one meter, three ways --------------------------------------------------
+        meter = make_meter(site, "Single", "bench-portal")
+        upload = Upload.objects.create(
+            organization=org,
+            original_name="single.csv",
+            status="stored",
+            targets=["wattics"],
+            rows_total=packets,
+            rows_valid=packets,
+        )
+        store_readings(upload, [meter], packets)
+        delivery = queued_delivery(upload, meter, packets)
+        with common.Timer() as portal:
+            push_in_process(delivery)
+        assert accepted(sim, "bench-portal") == packets
+
+        prebuilt = bodies(meter, packets)
+        raw_packets = [b.replace(b'"bench-portal"', b'"bench-raw"') for b in prebuilt]
+        naive_packets = [b.replace(b'"bench-portal"', b'"bench-naive"') for b in prebuilt]
+        with common.Timer() as raw:
+            raw_loop(sim.url, raw_packets)
+        assert accepted(sim, "bench-raw") == packets
+        with common.Timer() as naive:
+            naive_loop(sim.url, naive_packets)
+        assert accepted(sim, "bench-naive") == packets
+
+        rate = {name: packets / t.seconds for name, t in (("portal", portal), ("raw", raw), ("naive", naive))}
+        part1 = {
+            "packets": packets,
+            "seconds": {"portal": portal.seconds, "raw": raw.seconds, "naive": naive.seconds},
+            "packets_per_s": rate,
+            "portal/raw": rate["portal"] / rate["raw"],
+            "portal/naive": rate["portal"] / rate["naive"],
+        }
+
+        # --- part 2: 16 meters, 20 ms latency, serial vs a real worker ----------------------
+        meters = [make_meter(site, f"Parallel {i:02d}", f"bench-par-{i:02d}") for i in range(PARALLEL_METERS)]
+        many = Upload.objects.create(
+            organization=org,
+            original_name="many.csv",
+            status="stored",
+            targets=["wattics"],
+            rows_total=PARALLEL_METERS * per_meter,
+            rows_valid=PARALLEL_METERS * per_meter,
+        )
+        store_readings(many, meters, per_meter)
+        sim.faults(latency_ms=LATENCY_MS)
+        serial_upload = Upload.objects.create(
+            organization=org, original_name="serial.csv", status="stored", targets=["wattics"]
+        )
+        with common.Timer() as serial:
+            for m in meters:
+                push_in_process(queued_delivery(serial_upload, m, per_meter))
+
+        sim.reset()  # forget the packets (the streams given at start stay), then the latency again
+        sim.faults(latency_ms=LATENCY_MS)
+        worker = Worker(concurrency=PARALLEL_METERS)
+        try:
+            with common.Timer() as parallel:
+                created = deliveries_create_for_upload(upload=many)  # enqueued at once: no transaction is open
+                wait_delivered(many, len(created), timeout=600)
+        finally:
+            worker.stop()
+        assert all(accepted(sim, m.wattics_stream_id) == per_meter for m in meters)
+        part2 = {
+            "meters": PARALLEL_METERS,
+            "packets_per_meter": per_meter,
+            "latency_ms": LATENCY_MS,
+            "serial_s": serial.seconds,
+            "parallel_s": parallel.seconds,
+            "speed-up": serial.seconds / parallel.seconds,
+            "ideal_parallel_s": per_meter * LATENCY_MS / 1000,
+        }
+    finally:
+        sim.stop()
+
+    print(f"Wattics push, {packets:,} packets of one meter (simulator on loopback, no added latency)")
+    print(
+        common.table(
+            ["path", "seconds", "packets/s"],
+            [
+                ["portal push_delivery (in-process)", f"{portal.seconds:.2f}", f"{rate['portal']:,.0f}"],
+                ["raw http.client keep-alive", f"{raw.seconds:.2f}", f"{rate['raw']:,.0f}"],
+                ["naive requests.post per packet", f"{naive.seconds:.2f}", f"{rate['naive']:,.0f}"],
+            ],
+        )
+    )
+    print(f"\n{PARALLEL_METERS} meters x {per_meter} packets, {LATENCY_MS} ms latency per request")
+    print(
+        common.table(
+            ["run", "seconds", "packets/s"],
+            [
+                ["serial, in-process", f"{serial.seconds:.1f}", f"{PARALLEL_METERS * per_meter / serial.seconds:,.0f}"],
+                [
+                    f"Celery worker, {PARALLEL_METERS} threads",
+                    f"{parallel.seconds:.1f}",
+                    f"{PARALLEL_METERS * per_meter / parallel.seconds:,.0f}",
+                ],
+            ],
+        )
+    )
+    ratios = {
+        "portal/raw": part1["portal/raw"],
+        "portal/naive": part1["portal/naive"],
+        "parallel speed-up": part2["speed-up"],
+    }
+    print()
+    verdicts = {}
+    for name, value in ratios.items():
+        verdicts[name] = value >= TARGETS[name]
+        print(f"{name:18} {value:6.2f}x  (target >= {TARGETS[name]}x): {'met' if verdicts[name] else 'MISSED'}")
+    common.write_result(
+        "push",
+        {
+            "quick": args.quick,
+            "single_meter": part1,
+            "parallel": part2,
+            "ratios": ratios,
+            "targets": TARGETS,
+            "met": verdicts,
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""Run every benchmark (one after another: they share the portal_bench database) and sum up.
+
+    .venv/bin/python bench/run_all.py [--quick]      # or: make bench
+
+Each script prints its own table and writes bench/out/<name>.json; this prints the
+machine and the headline figures of all of them against their targets.
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+
+import common
+
+SCRIPTS = ["ingest", "push", "dashboard"]
+
+
+def summary_rows() -> list[list]:
+    rows = []
+    ingest = json.loads((common.OUT / "ingest.json").read_text())
+    big = ingest["sizes"][-1]
+    rows.append([f"ingest {big['rows']:,} rows: portal rows/s", f"{big['portal_rows_s']:,.0f}", "", ""])
+    rows.append(["ingest: raw COPY rows/s", f"{big['copy_rows_s']:,.0f}", "", ""])
+    rows.append(
+        [
+            "ingest: portal / raw COPY",
+            f"{big['ratio']:.3f}x",
+            f">= {ingest['target_ratio']}x",
+            "met" if ingest["ratio_met"] else "MISSED",
+        ]
+    )
+    growth = ", ".join(f"{r['rows']:,}: +{r['rss_growth_mb']:.0f}" for r in ingest["sizes"])
+    rows.append(["ingest: peak RSS growth (MB)", growth, "flat", "met" if ingest["memory_flat"] else "MISSED"])
+
+    push = json.loads((common.OUT / "push.json").read_text())
+    for name, rate in push["single_meter"]["packets_per_s"].items():
+        rows.append([f"push {push['single_meter']['packets']:,} packets: {name} packets/s", f"{rate:,.0f}", "", ""])
+    for name, value in push["ratios"].items():
+        rows.append(
+            [f"push: {name}", f"{value:.2f}x", f">= {push['targets'][name]}x", "met" if push["met"][name] else "MISSED"]
+        )
+    par = push["parallel"]
+    rows.append(
+        [
+            f"push {par['meters']}x{par['packets_per_meter']} @ {par['latency_ms']} ms: serial / parallel s",
+            f"{par['serial_s']:.1f} / {par['parallel_s']:.1f}",
+            "",
+            "",
+        ]
+    )
+
+    dash = json.loads((common.OUT / "dashboard.json").read_text())
+    for page in dash["pages"]:
+        rows.append(
+            [
+                f"page {page['page']}: median ms ({page['queries']} queries)",
+                f"{page['median_ms']}",
+                f"< {dash['target_median_ms']:.0f}",
+                "met" if page["met"] else "MISSED",
+            ]
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    args = parser.parse_args()
+    failed = []
+    for name in SCRIPTS:
+        print(f"\n===== {name} =====", flush=True)
+        started = time.monotonic()
+        cmd = [sys.executable, str(common.ROOT / "bench" / f"{name}.py")] + (["--quick"] if args.quick else [])
+        code = subprocess.run(cmd, cwd=common.ROOT, timeout=3600, check=False).returncode
+        print(f"({name}: {time.monotonic() - started:.0f} s, exit {code})", flush=True)
+        if code:
+            failed.append(name)
+
+    m = common.machine()
+    print("\n===== summary =====")
+    print(
+        f"machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, Python {m['python']}, "
+        f"PostgreSQL {m['postgresql']}, load average now {m['load_average']}"
+    )
+    if failed:
+        print(f"FAILED: {', '.join(failed)} (their figures below are from an earlier run, if any)")
+    try:
+        print(common.table(["figure", "value", "target", ""], summary_rows()))
+    except FileNotFoundError as exc:
+        print(f"no summary: {exc}")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
