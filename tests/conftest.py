@@ -107,9 +107,11 @@ def worker_environment() -> dict[str, str]:
 class WorkerProcess:
     """`celery worker` as a separate process, which a test may kill and restart."""
 
-    def __init__(self, log_dir: Path, concurrency: int = 4):
+    def __init__(self, log_dir: Path, concurrency: int = 4, extra_args: tuple[str, ...] = (), env: dict | None = None):
         self.log_dir = log_dir
         self.concurrency = concurrency
+        self.extra_args = extra_args
+        self.env = env or {}
         self.proc: subprocess.Popen | None = None
         self.starts = 0
 
@@ -122,9 +124,10 @@ class WorkerProcess:
             "--pool", "threads", "--concurrency", str(self.concurrency),
             "-Q", settings.CELERY_TASK_DEFAULT_QUEUE,
             "--without-mingle", "--without-gossip", "--loglevel", "INFO",
-            "--hostname", f"test-{os.getpid()}-{self.starts}@%h",
+            "--hostname", f"test-{os.getpid()}-{self.starts}@%h", *self.extra_args,
         ]  # fmt: skip
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=worker_environment(), stdout=log, stderr=subprocess.STDOUT)
+        env = worker_environment() | self.env
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -158,8 +161,8 @@ def worker_factory(django_db_setup, tmp_path_factory):
     started: list[WorkerProcess] = []
     log_dir = tmp_path_factory.mktemp("workers")
 
-    def start(concurrency: int = 4) -> WorkerProcess:
-        worker = WorkerProcess(log_dir, concurrency).start()
+    def start(concurrency: int = 4, **kwargs) -> WorkerProcess:
+        worker = WorkerProcess(log_dir, concurrency, **kwargs).start()
         started.append(worker)
         return worker
 

@@ -81,9 +81,17 @@ class Command(BaseCommand):
                     + "  Ctrl-C stops everything.\n"
                 )
             )
-            while all(p.poll() is None for _, p in procs):
+            while True:
                 time.sleep(0.5)
-            dead = [name for name, p in procs if p.poll() is not None]
+                dead = [name for name, p in procs if p.poll() is not None]
+                if dead == ["worker"]:
+                    # Supervise the worker as a deployment would (it can die when its broker
+                    # restarts); the stale-delivery sweep then resumes its pushes.
+                    self.stderr.write("The worker stopped; starting it again.")
+                    i = next(i for i, (name, _) in enumerate(procs) if name == "worker")
+                    procs[i] = ("worker", subprocess.Popen(dict(commands)["worker"], cwd=settings.BASE_DIR))
+                elif dead:
+                    break
             self.stderr.write(f"{', '.join(dead)} stopped; stopping the rest.")
         except KeyboardInterrupt:
             self.stdout.write("\nStopping…")
