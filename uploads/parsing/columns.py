@@ -6,6 +6,7 @@ names operators really export (ALIASES); detection is a lookup, not a chain of i
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 TS, DATE, TIME, VALUE, METER, START_DATE, END_DATE = "ts", "date", "time", "value", "meter", "start_date", "end_date"
 ELECTRICAL = tuple(
@@ -63,7 +64,7 @@ class Layout:
     def index(self, role: str) -> int | None:
         return next((i for i, r in self.columns.items() if r == role), None)
 
-    @property
+    @cached_property  # read for every row
     def electrical(self) -> list[tuple[int, str]]:
         return [(i, r) for i, r in sorted(self.columns.items()) if r in _ELECTRICAL_OF.values()]
 

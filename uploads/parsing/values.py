@@ -40,7 +40,8 @@ def parse_naive_or_aware(text: str) -> datetime:
     s = text.strip()
     if not s:
         raise CellError("is empty")
-    s = _SLASHED_ISO.sub(r"\1-\2-\3", s, count=1)
+    if "/" in s:  # the regex only rewrites 2024/01/31; skip it for the common case
+        s = _SLASHED_ISO.sub(r"\1-\2-\3", s, count=1)
     try:
         return datetime.fromisoformat(s)
     except ValueError:
