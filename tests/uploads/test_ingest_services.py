@@ -80,6 +80,17 @@ def test_it_asks_for_a_mapping_then_validates_with_it(org, owner, meter):
     assert upload.status == UploadStatus.VALIDATED and upload.rows_valid == 2 and upload.error == ""
 
 
+def test_it_keeps_the_first_row_of_a_file_without_header(org, owner, meter):
+    upload = submit(org, owner, "2024-01-01T00:00Z,1\n2024-01-01T01:00Z,2\n", meter=meter)
+    assert upload.status == UploadStatus.NEEDS_MAPPING
+    assert upload.options["header"] == ["column_1", "column_2"]
+    assert upload.options["sample"][0] == ["2024-01-01T00:00Z", "1"]
+    upload = upload_set_mapping(
+        upload=upload, mapping={"column_1": "ts", "column_2": "value"}, user=owner, run_now=True
+    )
+    assert upload.status == UploadStatus.VALIDATED and upload.rows_valid == 2 and upload.rows_invalid == 0
+
+
 def test_it_stores_valid_rows_on_confirm_and_asks_for_deliveries(org, owner, meter, no_deliveries):
     upload = submit(org, owner, hourly(10) + "2024-01-20T00:00Z,bad\n", meter=meter)
     upload = upload_confirm(upload=upload, user=owner, run_now=True)

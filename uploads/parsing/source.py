@@ -10,6 +10,7 @@ import codecs
 import csv
 import gzip
 import io
+import re
 import zlib
 from collections.abc import Iterator
 from typing import BinaryIO
@@ -65,6 +66,15 @@ def _sniff_encoding_problem(head: bytes) -> str | None:
     return None
 
 
+_DATA_CELL = re.compile(r"^\s*(\d{4}[-/]\d{2}[-/]\d{2}([ T].*)?|[-+]?\d+([.,]\d+)?)\s*$")
+
+
+def _looks_like_data(cells: list[str]) -> bool:
+    """A first line whose every non-empty cell is a date or a number is data, not a header."""
+    filled = [cell for cell in cells if cell.strip()]
+    return bool(filled) and all(_DATA_CELL.match(cell) for cell in filled)
+
+
 class CsvSource:
     """The records of a CSV file: header first, then `(line number, cells)` for each data row.
 
@@ -99,9 +109,16 @@ class CsvSource:
         counts = {d: first.count(d) for d in DELIMITERS}
         self.delimiter = max(DELIMITERS, key=lambda d: counts[d]) if any(counts.values()) else ","
         try:
-            self.header = [cell.strip() for cell in next(csv.reader([first], delimiter=self.delimiter))]
+            cells = next(csv.reader([first], delimiter=self.delimiter))
         except csv.Error as exc:
             raise FileProblem(f"The header (line {self.line_no}) is not valid CSV: {exc}.") from exc
+        self.header = [cell.strip() for cell in cells]
+        # A file without a header starts with data: its columns are named by position
+        # (the mapping step asks what they hold) and its first line stays a data row.
+        self._first_row: tuple[int, list[str]] | None = None
+        if _looks_like_data(self.header):
+            self._first_row = (self.line_no, cells)
+            self.header = [f"column_{i + 1}" for i in range(len(cells))]
         self._reader = csv.reader(self._lines(), delimiter=self.delimiter, strict=True)
 
     @property
@@ -138,6 +155,8 @@ class CsvSource:
 
     def rows(self) -> Iterator[tuple[int, list[str]]]:
         """Data rows with the line number where each ends; blank rows are skipped."""
+        if self._first_row is not None:
+            yield self._first_row
         while True:
             try:
                 cells = next(self._reader)
