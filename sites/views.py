@@ -47,6 +47,20 @@ def _apply_errors(form: Form, exc: ValidationError) -> None:
         form.add_error(None, exc)
 
 
+def _confirm_delete(request: HttpRequest, obj, *, what: str, consequences: list[str]) -> HttpResponse:
+    cancel_url = reverse(f"sites:{what}_detail", args=[obj.pk])
+    context = {"object": obj, "what": what, "consequences": consequences, "cancel_url": cancel_url}
+    return render(request, "sites/confirm_delete.html", context)
+
+
+def _sync_queued(request: HttpRequest, obj, *, queued: bool, what: str) -> HttpResponse:
+    if queued:
+        messages.info(request, "Sync to WattCarbon queued.")
+    else:
+        messages.warning(request, f"This {what} is being synced right now.")
+    return redirect(f"sites:{what}_detail", pk=obj.pk)
+
+
 def _filters(request: HttpRequest, *names: str) -> dict[str, str]:
     return {name: request.GET.get(name, "").strip() for name in names}
 
@@ -107,16 +121,7 @@ def site_delete(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, f"Site {site.name} deleted.")
         return redirect("sites:site_list")
     consequences = [f"{site.meters.count()} meter(s)", f"{site.devices.count()} device(s)"]
-    return render(
-        request,
-        "sites/confirm_delete.html",
-        {
-            "object": site,
-            "what": "site",
-            "consequences": consequences,
-            "cancel_url": reverse("sites:site_detail", args=[site.pk]),
-        },
-    )
+    return _confirm_delete(request, site, what="site", consequences=consequences)
 
 
 # ----- Meters ------------------------------------------------------------------------------
@@ -186,26 +191,13 @@ def meter_delete(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, f"Meter {meter.name} deleted.")
         return redirect("sites:meter_list")
     consequences = [f"{meter.readings.count()} stored reading(s)", "its upload deliveries"]
-    return render(
-        request,
-        "sites/confirm_delete.html",
-        {
-            "object": meter,
-            "what": "meter",
-            "consequences": consequences,
-            "cancel_url": reverse("sites:meter_detail", args=[meter.pk]),
-        },
-    )
+    return _confirm_delete(request, meter, what="meter", consequences=consequences)
 
 
 @require_POST
 def meter_sync(request: HttpRequest, pk: int) -> HttpResponse:
     meter = object_or_404(request, Meter.objects.all(), change=True, pk=pk)
-    if services.meter_sync_request(meter=meter):
-        messages.info(request, "Sync to WattCarbon queued.")
-    else:
-        messages.warning(request, "This meter is being synced right now.")
-    return redirect("sites:meter_detail", pk=meter.pk)
+    return _sync_queued(request, meter, queued=services.meter_sync_request(meter=meter), what="meter")
 
 
 # ----- Devices -----------------------------------------------------------------------------
@@ -319,23 +311,10 @@ def device_delete(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, f"Device {device.name} deleted.")
         return redirect("sites:device_list")
     consequences = ["the device in the portal (not at WattCarbon)"]
-    return render(
-        request,
-        "sites/confirm_delete.html",
-        {
-            "object": device,
-            "what": "device",
-            "consequences": consequences,
-            "cancel_url": reverse("sites:device_detail", args=[device.pk]),
-        },
-    )
+    return _confirm_delete(request, device, what="device", consequences=consequences)
 
 
 @require_POST
 def device_sync(request: HttpRequest, pk: int) -> HttpResponse:
     device = object_or_404(request, Device.objects.all(), change=True, pk=pk)
-    if services.device_sync_request(device=device):
-        messages.info(request, "Sync to WattCarbon queued.")
-    else:
-        messages.warning(request, "This device is being synced right now.")
-    return redirect("sites:device_detail", pk=device.pk)
+    return _sync_queued(request, device, queued=services.device_sync_request(device=device), what="device")
