@@ -116,6 +116,9 @@ def test_a_redis_restart_mid_push_leaves_nothing_stuck_lost_or_doubled(
     wait_for(lambda: pushing.exists(), timeout=60, what="the pushes to be under way", worker=worker)
 
     private_redis.kill()
+    # The broker went away in the middle of the pushes, not after them.
+    in_flight = Delivery.objects.filter(pk__in=pks, status=DeliveryStatus.PUSHING, acknowledged__lt=1500)
+    assert in_flight.exists()
     time.sleep(2)
     private_redis.start()
 
@@ -140,5 +143,4 @@ def test_a_redis_restart_mid_push_leaves_nothing_stuck_lost_or_doubled(
         stamps = [p["tsISO8601"] for p in packets["accepted"]]
         tz = ZoneInfo("Europe/Dublin")
         assert stamps == [format_local_ts(ts, tz) for ts in meter.readings.order_by("ts").values_list("ts", flat=True)]
-    assert sum(d.attempts for d in done) > 3  # the restart really interrupted the pushes
     print(f"\nworker restarted {restarts} time(s) after the broker restart")
