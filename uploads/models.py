@@ -70,6 +70,11 @@ class Upload(models.Model):
     def __str__(self) -> str:
         return self.original_name
 
+    @property
+    def target_labels(self) -> list[str]:
+        labels = dict(Target.choices)
+        return [labels.get(t, t) for t in self.targets]
+
 
 class Reading(models.Model):
     """One stored reading of a meter. Unique per meter and instant, so a re-upload

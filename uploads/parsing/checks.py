@@ -112,7 +112,7 @@ class SeriesChecks:
                 add(
                     "gaps",
                     s.gaps,
-                    f"{m}: {s.gaps} gaps, {s.missing} missing readings against the "
+                    f"{m}: {_count(s.gaps, 'gap')}, {_count(s.missing, 'missing reading')} against the "
                     f"{interval_of.get(meter_id, 0)}-minute interval (first: {first}).",
                     m,
                 )
@@ -124,3 +124,7 @@ class SeriesChecks:
                 m,
             )
         return out
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")

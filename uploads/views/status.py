@@ -112,8 +112,6 @@ def _upload_or_404(request: HttpRequest, pk: int) -> Upload:
 def upload_detail(request: HttpRequest, pk: int) -> HttpResponse:
     upload = _upload_or_404(request, pk)
     context = _progress_context(request, upload)
-    labels = dict(Target.choices)
-    context["target_labels"] = [labels.get(t, t) for t in upload.targets]
     return render(request, "uploads/status/detail.html", context)
 
 
