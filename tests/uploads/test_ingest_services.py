@@ -237,3 +237,24 @@ def test_it_restarts_parsing_and_storing_whose_worker_died(org, owner, monkeypat
     assert dead_parse.status == "received" and live_parse.status == "parsing"
     # Claimed again just now: a second sweep leaves them alone.
     assert uploads_requeue_stale(stale_seconds=600) == []
+
+
+def test_it_reports_progress_while_it_checks_a_big_file(org, owner, meter, monkeypatch):
+    from uploads.services import ingest
+
+    seen: list[tuple[int, int]] = []
+    real = ingest._parse_progress
+
+    def spy(upload, *, rows, raw):
+        real(upload, rows=rows, raw=raw)
+        row = Upload.objects.get(pk=upload.pk)
+        seen.append((row.rows_total, row.options["progress_percent"]))
+
+    monkeypatch.setattr(ingest, "PROGRESS_EVERY_ROWS", 100)
+    monkeypatch.setattr(ingest, "_parse_progress", spy)
+    upload = submit(org, owner, hourly(450), meter=meter)
+    assert [rows for rows, _ in seen] == [100, 200, 300, 400]
+    percents = [pct for _, pct in seen]
+    assert percents == sorted(percents) and percents[0] > 0 and percents[-1] <= 99
+    assert upload.status == UploadStatus.VALIDATED and upload.rows_total == 450
+    assert "progress_percent" not in upload.options  # the final options replace the progress

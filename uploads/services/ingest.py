@@ -44,6 +44,8 @@ from uploads.services import ingest_storage
 logger = logging.getLogger(__name__)
 
 PREVIEW_ROWS = 20
+# While a big file is checked, the review page shows rows read and the share of the file done.
+PROGRESS_EVERY_ROWS = 20_000
 # The report lists this many errors, then says how many more there were.
 REPORT_MAX_ROWS = 10_000
 
@@ -272,6 +274,14 @@ def _sample(upload: Upload, raw) -> dict:
     return {"header": header, "sample": rows}
 
 
+def _parse_progress(upload: Upload, *, rows: int, raw) -> None:
+    """Rows read so far, and the share of the (possibly compressed) file consumed."""
+    percent = min(99, int(100 * raw.tell() / upload.size_bytes)) if upload.size_bytes else 0
+    Upload.objects.filter(pk=upload.pk, status=UploadStatus.PARSING).update(
+        rows_total=rows, options={"progress_percent": percent}
+    )
+
+
 def _validate(upload: Upload) -> dict:
     fields: dict = {"error": "", "warnings": [], "preview": [], "error_report": ""}
     fields.update(rows_total=0, rows_valid=0, rows_invalid=0, rows_stored=0, period_start=None, period_end=None)
@@ -303,6 +313,8 @@ def _validate(upload: Upload) -> dict:
                         invalid, last_bad_line = invalid + 1, row.line
                     continue
                 valid += 1
+                if valid % PROGRESS_EVERY_ROWS == 0:
+                    _parse_progress(upload, rows=valid + invalid, raw=raw)
                 if len(preview) < PREVIEW_ROWS:
                     preview.append(_preview(row))
                 first, last = _span(row)
