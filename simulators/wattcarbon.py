@@ -351,7 +351,9 @@ class WattCarbonApp(SimApp):
                 [err(["body", "file"], "value_error", "Value error, file must be UTF-8 text", None)]
             )
 
-    def _upload(self, req: Request, columns: tuple[str, ...], parse_row, store) -> Response:
+    def _upload(self, req: Request, columns: tuple[str, ...], parse_row, table: str) -> Response:
+        """One CSV upload into `table` ("intervals" or "bills"): a row whose key is already
+        stored replaces it, so re-uploading a file changes nothing."""
         with self.lock:
             email = self.account_for(req)
         if email is None:
@@ -372,29 +374,19 @@ class WattCarbonApp(SimApp):
         with self.lock:
             if ("meter", mid) not in self.owners:  # deleted by a reset meanwhile
                 return json_response(404, {"detail": "Not Found"})
-            inserted, updated = store(mid, rows)
+            series = getattr(self, table)[mid]  # read under the lock: a reset replaces the table
+            before = len(series)
+            series.update(rows)
+            inserted = len(series) - before
+            updated = len(rows) - inserted
             self.mark_dirty()
         return json_response(200, {"meterId": mid, "received": len(rows), "inserted": inserted, "updated": updated})
 
     def upload_intervals(self, req: Request) -> Response:
-        def store(mid: int, rows: list[tuple[str, float]]) -> tuple[int, int]:
-            series = self.intervals[mid]
-            before = len(series)
-            series.update(rows)
-            inserted = len(series) - before
-            return inserted, len(rows) - inserted
-
-        return self._upload(req, INTERVAL_COLUMNS, parse_interval_row, store)
+        return self._upload(req, INTERVAL_COLUMNS, parse_interval_row, "intervals")
 
     def upload_bills(self, req: Request) -> Response:
-        def store(mid: int, rows: list[tuple[str, dict]]) -> tuple[int, int]:
-            bills = self.bills[mid]
-            before = len(bills)
-            bills.update(rows)
-            inserted = len(bills) - before
-            return inserted, len(rows) - inserted
-
-        return self._upload(req, BILL_COLUMNS, parse_bill_row, store)
+        return self._upload(req, BILL_COLUMNS, parse_bill_row, "bills")
 
     # ----- devices -------------------------------------------------------------------------
     def create_device(self, req: Request) -> Response:
