@@ -13,6 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 from requests.adapters import HTTPAdapter
 
@@ -77,10 +78,18 @@ def _format_fastapi_error(item) -> str:
     return f"{loc}: {item.get('msg', '')}" if loc else str(item.get("msg", item))
 
 
+_LOG_FIELDS = ("organization_id", "vendor", "method", "url", "status_code", "duration_ms", "error", "request_bytes",
+               "delivery_id", "meter_id", "device_id", "created_at")  # fmt: skip
+
+
 @dataclass
 class ExchangeLog:
-    """Collects exchanges and writes them in batches: a push of 35,000 packets must
-    not pay one INSERT per packet. Call flush() at the end and at checkpoints."""
+    """Collects exchanges and writes them in batches: a push of 35,000 packets must not
+    pay one INSERT per packet. Call flush() at the end and at checkpoints.
+
+    Rows are kept as tuples and written with COPY on PostgreSQL (executemany elsewhere):
+    building and saving one model instance per packet cost about as much as the exchange
+    itself on a fast link."""
 
     organization_id: int
     vendor: str
@@ -88,33 +97,37 @@ class ExchangeLog:
     meter_id: int | None = None
     device_id: int | None = None
     batch_size: int = 500
-    pending: list[HttpExchange] = field(default_factory=list)
+    rows: list[tuple] = field(default_factory=list)
+    _urls: dict[str, str] = field(default_factory=dict)  # url -> its stored form, computed once
 
     def add(self, *, method: str, url: str, status_code: int | None, duration_ms: float, error: str = "",
             request_bytes: int = 0) -> None:  # fmt: skip
-        self.pending.append(
-            HttpExchange(
-                organization_id=self.organization_id,
-                vendor=self.vendor,
-                method=method,
-                url=safe_url(url)[:500],
-                status_code=status_code,
-                duration_ms=round(duration_ms, 2),
-                error=error,
-                request_bytes=request_bytes,
-                delivery_id=self.delivery_id,
-                meter_id=self.meter_id,
-                device_id=self.device_id,
-                created_at=timezone.now(),
-            )
-        )
-        if len(self.pending) >= self.batch_size:
+        shown = self._urls.get(url)
+        if shown is None:
+            shown = self._urls[url] = safe_url(url)[:500]
+        self.rows.append((self.organization_id, self.vendor, method, shown, status_code, round(duration_ms, 2), error,
+                          request_bytes, self.delivery_id, self.meter_id, self.device_id, timezone.now()))  # fmt: skip
+        if len(self.rows) >= self.batch_size:
             self.flush()
 
     def flush(self) -> None:
-        if self.pending:
-            rows, self.pending = self.pending, []
-            HttpExchange.objects.bulk_create(rows)
+        if not self.rows:
+            return
+        rows, self.rows = self.rows, []
+        opts = HttpExchange._meta
+        # Names from the model, values as parameters: nothing here comes from outside.
+        table = connection.ops.quote_name(opts.db_table)
+        columns = ", ".join(connection.ops.quote_name(opts.get_field(name).column) for name in _LOG_FIELDS)
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+                return
+            created = opts.get_field("created_at")
+            marks = ", ".join(["%s"] * len(_LOG_FIELDS))
+            sql = f"INSERT INTO {table} ({columns}) VALUES ({marks})"  # noqa: S608
+            cursor.executemany(sql, [(*row[:-1], created.get_db_prep_value(row[-1], connection)) for row in rows])
 
 
 def send(method: str, url: str, *, log: ExchangeLog, **kwargs) -> requests.Response:

@@ -9,19 +9,16 @@ import base64
 import json
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from zoneinfo import ZoneInfo
 
 import requests
-from django.db import connection
-from django.utils import timezone
 from requests.cookies import extract_cookies_to_jar
 
 from sites.models import Meter, PacketFormat
 from vendors.http import ExchangeLog, VendorUnreachable, error_text, safe_url, send, session, timeouts
-from vendors.models import HttpExchange
 
 # ----- Wattics API: paths and answers ---------------------------------------------------
 PUSH_PATH = "/api/v1/push"  # INFERRED: the guide's single "point of entry", POST one packet
@@ -118,52 +115,6 @@ class Result:
     message: str = ""
     retry_after: float | None = None
     vendor_last: datetime | None = None  # with DISCARDED: the stream's latest instant
-
-
-_LOG_FIELDS = ("organization_id", "vendor", "method", "url", "status_code", "duration_ms", "error", "request_bytes",
-               "delivery_id", "meter_id", "device_id", "created_at")  # fmt: skip
-
-
-@dataclass
-class PacketLog(ExchangeLog):
-    """An ExchangeLog for thousands of one-packet exchanges: the same rows, but kept as
-    tuples and written with one executemany per batch. Building and compiling one model
-    instance per packet cost about as much as the exchange itself on a fast link."""
-
-    rows: list[tuple] = field(default_factory=list)
-    _urls: dict[str, str] = field(default_factory=dict)
-
-    def add(self, *, method: str, url: str, status_code: int | None, duration_ms: float, error: str = "",
-            request_bytes: int = 0) -> None:  # fmt: skip
-        shown = self._urls.get(url)
-        if shown is None:
-            shown = self._urls[url] = safe_url(url)[:500]
-        self.rows.append((self.organization_id, self.vendor, method, shown, status_code, round(duration_ms, 2), error,
-                          request_bytes, self.delivery_id, self.meter_id, self.device_id, timezone.now()))  # fmt: skip
-        if len(self.rows) >= self.batch_size:
-            self.flush()
-
-    def flush(self) -> None:
-        super().flush()
-        if not self.rows:
-            return
-        rows, self.rows = self.rows, []
-        opts = HttpExchange._meta
-        created = opts.get_field("created_at")
-        columns = ", ".join(connection.ops.quote_name(opts.get_field(name).column) for name in _LOG_FIELDS)
-        marks = ", ".join(["%s"] * len(_LOG_FIELDS))
-        # Names from the model, values as parameters: nothing here comes from outside.
-        sql = f"INSERT INTO {connection.ops.quote_name(opts.db_table)} ({columns}) VALUES ({marks})"  # noqa: S608
-        table = connection.ops.quote_name(opts.db_table)
-        with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                # COPY: one round trip for the batch, a fifth of the push's time with INSERTs.
-                with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(row)
-                return
-            params = [(*row[:-1], created.get_db_prep_value(row[-1], connection)) for row in rows]
-            cursor.executemany(sql, params)
 
 
 class PacketChannel:

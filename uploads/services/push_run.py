@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from uploads.locks import StreamLock
 from uploads.models import Delivery, DeliveryStatus
-from vendors.wattics import PacketLog
+from vendors.http import ExchangeLog
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class PushRun:
         self.rejected = delivery.rejected
         self.cursor_ts: datetime | None = delivery.cursor_ts
         self.last_error = delivery.last_error
-        self.log = PacketLog(organization_id=delivery.organization_id, vendor=vendor,
+        self.log = ExchangeLog(organization_id=delivery.organization_id, vendor=vendor,
                                delivery_id=delivery.pk, meter_id=delivery.meter_id)  # fmt: skip
         self.began = time.monotonic()
         self._since_checkpoint = 0
