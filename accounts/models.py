@@ -17,6 +17,8 @@ ROLE_RANK = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.OWNER: 2}
 class Organization(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True)
+    # Owners must log in with a second factor (those without one are sent to set it up).
+    require_two_factor = models.BooleanField("require two-factor login for owners", default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -3,6 +3,7 @@ from django.db import transaction
 from django.utils.text import slugify
 
 from accounts.models import Membership, Organization, Role, VendorCredentials
+from audit.services import audited
 
 
 @transaction.atomic
@@ -26,6 +27,9 @@ def membership_set(*, organization: Organization, user, role: str) -> Membership
     return membership
 
 
+@audited(
+    "update", "credentials", lookup=lambda kw: VendorCredentials.objects.filter(organization=kw["organization"]).first()
+)
 def credentials_update(*, organization: Organization, **fields: str) -> VendorCredentials:
     """Update vendor credentials. A secret left empty keeps its stored value."""
     creds, _ = VendorCredentials.objects.get_or_create(organization=organization)

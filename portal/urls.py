@@ -14,6 +14,8 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("sites.urls")),
     path("uploads/", include("uploads.urls")),
+    path("", include("audit.urls")),
+    path("", include("mfa.urls")),
 ]
 # Uploaded files are never served from MEDIA_URL: they belong to one organization,
 # and their downloads go through views that check it.

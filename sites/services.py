@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from accounts.models import Organization
 from accounts.selectors import credentials_for_org
+from audit.services import audited
 from sites.methodologies import clean_values
 from sites.models import Device, Meter, MeterType, Site, SyncStatus
 from vendors.http import ExchangeLog, VendorUnreachable
@@ -52,6 +53,7 @@ class SyncRetry(Exception):
 # ----- Sites, meters, devices ---------------------------------------------------------------
 
 
+@audited("create", "site")
 def site_create(*, organization: Organization, **fields: Any) -> Site:
     site = Site(organization=organization, **fields)
     site.full_clean()
@@ -59,6 +61,7 @@ def site_create(*, organization: Organization, **fields: Any) -> Site:
     return site
 
 
+@audited("update", "site", target="site")
 def site_update(*, site: Site, **fields: Any) -> Site:
     for name, value in fields.items():
         setattr(site, name, value)
@@ -67,11 +70,13 @@ def site_update(*, site: Site, **fields: Any) -> Site:
     return site
 
 
+@audited("delete", "site", target="site")
 def site_delete(*, site: Site) -> None:
     """Delete a site with its meters and devices (and their stored readings)."""
     site.delete()
 
 
+@audited("create", "meter")
 def meter_create(*, organization: Organization, site: Site, **fields: Any) -> Meter:
     if site.organization_id != organization.pk:
         raise ValidationError({"site": "Choose a site of your organization."})
@@ -81,6 +86,7 @@ def meter_create(*, organization: Organization, site: Site, **fields: Any) -> Me
     return meter
 
 
+@audited("update", "meter", target="meter")
 def meter_update(*, meter: Meter, **fields: Any) -> Meter:
     """Update a meter. An empty Wattics password keeps the stored one (it is write-only)."""
     if not fields.get("wattics_password"):
@@ -95,6 +101,7 @@ def meter_update(*, meter: Meter, **fields: Any) -> Meter:
     return meter
 
 
+@audited("delete", "meter", target="meter")
 def meter_delete(*, meter: Meter) -> None:
     meter.delete()
 
@@ -105,6 +112,7 @@ def _check_device_meters(site: Site, meters) -> None:
         raise ValidationError({"meters": f"These meters are not at {site}: {', '.join(m.name for m in stray)}."})
 
 
+@audited("create", "device")
 @transaction.atomic
 def device_create(
     *, organization: Organization, site: Site, kind: str, fields: dict, meters=(), **common: Any
@@ -120,6 +128,7 @@ def device_create(
     return device
 
 
+@audited("update", "device", target="device")
 @transaction.atomic
 def device_update(*, device: Device, kind: str, fields: dict, meters=(), **common: Any) -> Device:
     site = common.get("site", device.site)
@@ -136,6 +145,7 @@ def device_update(*, device: Device, kind: str, fields: dict, meters=(), **commo
     return device
 
 
+@audited("delete", "device", target="device")
 def device_delete(*, device: Device) -> None:
     device.delete()
 

@@ -74,6 +74,12 @@
     (root || document).querySelectorAll("canvas[data-chart]").forEach(drawChart);
   }
 
+  // <select data-autosubmit> submits its form on change (no inline handlers: the CSP forbids them).
+  document.addEventListener("change", function (event) {
+    var el = event.target;
+    if (el.matches && el.matches("select[data-autosubmit]") && el.form) el.form.submit();
+  });
+
   document.addEventListener("DOMContentLoaded", function () { init(document); });
   document.addEventListener("htmx:afterSettle", function () { init(document); });
 })();

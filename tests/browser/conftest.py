@@ -43,16 +43,37 @@ def browser():
         chromium.close()
 
 
+# Reports every Content-Security-Policy violation of the page to the test (init scripts run
+# outside the page's CSP, so this one cannot itself be refused).
+CSP_LISTENER = """
+document.addEventListener("securitypolicyviolation", function (e) {
+  window.__cspViolation(
+    e.violatedDirective + " blocked " + (e.blockedURI || "inline") + " at " + e.sourceFile + ":" + e.lineNumber
+  );
+});
+"""
+
+
 @pytest.fixture
 def page(browser, live_server):
+    """A page of a fresh context. Any CSP violation (event or console report) fails the test."""
     context = browser.new_context(viewport=VIEWPORT, base_url=live_server.url, locale="en-US", timezone_id="UTC")
     context.set_default_timeout(10_000)
+    violations: list[str] = []
+    context.expose_binding("__cspViolation", lambda source, text: violations.append(text))
+    context.add_init_script(CSP_LISTENER)
     pg = context.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    pg.on(
+        "console",
+        lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None,
+    )
     pg.js_errors = errors
+    pg.csp_violations = violations
     yield pg
     context.close()
+    assert not violations, f"Content-Security-Policy violations: {violations}"
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from django.db.models import F, Max, Min, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from audit.services import audited
 from uploads.locks import StreamLock
 from uploads.models import ACTIVE_DELIVERY_STATUSES, Bill, Delivery, DeliveryStatus, Reading, Target, Upload
 from uploads.services.push_run import Stop, enqueue
@@ -221,6 +222,7 @@ def _transition(delivery: Delivery, *, allowed: tuple[str, ...], verb: str, **ch
     return delivery
 
 
+@audited("retry", "delivery", target="delivery", fields=("status",))
 def delivery_retry(*, delivery: Delivery, user=None) -> Delivery:
     """A failed or partially failed delivery goes on from where it stopped. Rows the vendor
     rejected stay rejected (re-push sends everything again)."""
@@ -236,6 +238,7 @@ def delivery_retry(*, delivery: Delivery, user=None) -> Delivery:
     return delivery
 
 
+@audited("cancel", "delivery", target="delivery", fields=("status",))
 def delivery_cancel(*, delivery: Delivery, user=None) -> Delivery:
     """Stop a queued or running delivery; a running push stops at its next checkpoint."""
     delivery = _transition(
@@ -249,6 +252,7 @@ def delivery_cancel(*, delivery: Delivery, user=None) -> Delivery:
     return delivery
 
 
+@audited("repush", "delivery", target="delivery", fields=("status",))
 def delivery_repush(*, delivery: Delivery, user=None) -> Delivery:
     """Push the span again from the start: counts reset. For Wattics the run starts after
     the latest packet the vendor has (it discards older ones); WattCarbon gets every chunk

@@ -25,6 +25,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Organization
+from audit.services import audited
 from sites.models import Meter, MeterType
 from uploads.models import Bill, Reading, Target, Upload, UploadStatus
 from uploads.parsing import (
@@ -44,6 +45,8 @@ from uploads.services import ingest_storage
 logger = logging.getLogger(__name__)
 
 PREVIEW_ROWS = 20
+# What the audit trail compares for people's actions on an upload.
+UPLOAD_AUDIT_FIELDS = ("original_name", "meter", "targets", "column_mapping", "status")
 # While a big file is checked, the review page shows rows read and the share of the file done.
 PROGRESS_EVERY_ROWS = 20_000
 # The report lists this many errors, then says how many more there were.
@@ -119,6 +122,7 @@ def _open(upload: Upload, raw) -> ParsedFile:
 # --- Create ------------------------------------------------------------------------
 
 
+@audited("upload", "upload", fields=UPLOAD_AUDIT_FIELDS)
 @transaction.atomic
 def upload_create(
     *,
@@ -347,6 +351,7 @@ def _validate(upload: Upload) -> dict:
     return fields
 
 
+@audited("map", "upload", target="upload", fields=UPLOAD_AUDIT_FIELDS)
 def upload_set_mapping(*, upload: Upload, mapping: dict[str, str], user, run_now: bool | None = None) -> Upload:
     """Save the user's column mapping and validate again."""
     allowed = (UploadStatus.NEEDS_MAPPING, UploadStatus.VALIDATED, UploadStatus.INVALID)
@@ -360,6 +365,7 @@ def upload_set_mapping(*, upload: Upload, mapping: dict[str, str], user, run_now
     return upload
 
 
+@audited("cancel", "upload", target="upload", fields=UPLOAD_AUDIT_FIELDS)
 def upload_cancel(*, upload: Upload, user) -> Upload:
     allowed = (UploadStatus.VALIDATED, UploadStatus.NEEDS_MAPPING, UploadStatus.INVALID, UploadStatus.RECEIVED)
     if not Upload.objects.filter(pk=upload.pk, status__in=allowed).update(status=UploadStatus.CANCELLED):
@@ -371,6 +377,7 @@ def upload_cancel(*, upload: Upload, user) -> Upload:
 # --- Confirm and store ---------------------------------------------------------------
 
 
+@audited("confirm", "upload", target="upload", fields=UPLOAD_AUDIT_FIELDS)
 def upload_confirm(*, upload: Upload, user, run_now: bool | None = None) -> Upload:
     """The user confirmed the push: store the valid rows (now, or in a worker), then deliveries follow."""
     confirmed = Upload.objects.filter(pk=upload.pk, status=UploadStatus.VALIDATED).update(
