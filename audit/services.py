@@ -20,9 +20,11 @@ from audit.models import AuditEvent
 MASK = "••••••••"
 # Field names whose values are never written to the trail, only whether they changed.
 SECRET_MARKERS = ("password", "api_key", "secret", "token")
-# Bookkeeping that no person changes through a form.
-SKIPPED_FIELDS = ("id", "organization", "created_at", "updated_at")
-SKIPPED_PREFIXES = ("wattcarbon_",)
+# Bookkeeping that no person changes through a form (the sync state is the worker's).
+SKIPPED_FIELDS = (
+    "id", "organization", "created_at", "updated_at", "wattcarbon_id", "wattcarbon_status", "wattcarbon_error",
+    "wattcarbon_field_errors", "wattcarbon_claimed_at", "wattcarbon_synced_at",
+)  # fmt: skip
 
 
 def is_secret(name: str) -> bool:
@@ -49,7 +51,7 @@ def snapshot(obj: models.Model | None, *, fields: Iterable[str] | None = None) -
         if wanted is not None:
             if name not in wanted:
                 continue
-        elif name in SKIPPED_FIELDS or name.startswith(SKIPPED_PREFIXES):
+        elif name in SKIPPED_FIELDS:
             continue
         values[name] = _plain(field.value_from_object(obj))
     if obj.pk is not None:
@@ -60,7 +62,7 @@ def snapshot(obj: models.Model | None, *, fields: Iterable[str] | None = None) -
 
 
 def _masked(name: str, value: Any) -> Any:
-    if not is_secret(name):
+    if value is None or not is_secret(name):
         return value
     return MASK if value else ""
 

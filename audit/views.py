@@ -18,6 +18,8 @@ def events(request: HttpRequest) -> HttpResponse:
     filters = {}
     if form.is_bound and form.is_valid():
         filters = {k: v for k, v in form.cleaned_data.items() if v not in (None, "")}
+        if "actor" in filters:
+            filters["actor_id"] = filters.pop("actor")
     rows = audit_events_for_org(organization=org, **filters)
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
     query = {k: request.GET.get(k, "") for k in form.fields if request.GET.get(k)}
