@@ -80,3 +80,45 @@ def test_the_same_urls_answer_their_owner(client, world, owner):
         url = reverse(name, kwargs=kwargs_for(name, pattern, world))
         response = client.get(url)
         assert response.status_code != 404, f"GET {url} is 404 for its owner"
+
+
+# Organization-level pages (no object id in the URL) of the audit trail and two-factor login:
+# they act on the requester's own organization or account, so an outsider sees and changes
+# only theirs, and a viewer may not change anything.
+ORG_LEVEL_URLS = {
+    "audit:events": "owner-only",
+    "mfa:organization_security": "owner-only",
+    "mfa:overview": "own-account",
+    "mfa:setup": "own-account",
+    "mfa:setup_qr": "own-account",
+    "mfa:verify": "own-account",
+    "mfa:recovery_codes": "own-account",
+    "mfa:disable": "own-account",
+}
+
+
+def test_org_level_pages_show_and_change_only_the_requesters_own(client, world, org, owner, viewer, outsider):
+    from audit import urls as audit_urls
+    from audit.services import audit_record
+    from mfa import urls as mfa_urls
+
+    walked = {f"{m.app_name}:{p.name}" for m in (audit_urls, mfa_urls) for p in m.urlpatterns}
+    assert walked == set(ORG_LEVEL_URLS), "a new audit or two-factor URL needs its place in this walk"
+    audit_record(organization_id=org.pk, action="create", object_type="site", object_label="Acme Secret Site")
+    before = (snapshot(), org.require_two_factor)
+
+    client.force_login(outsider)
+    for name in ORG_LEVEL_URLS:
+        for method in ("get", "post"):
+            response = getattr(client, method)(reverse(name), {"require_two_factor": "on", "token": "123456"})
+            assert "Acme Secret Site" not in response.content.decode(), f"{method} {name}"
+    org.refresh_from_db()
+    assert (snapshot(), org.require_two_factor) == before
+
+    client.force_login(viewer)
+    for name, kind in ORG_LEVEL_URLS.items():
+        if kind == "owner-only":
+            assert client.get(reverse(name)).status_code == 403, name
+            assert client.post(reverse(name), {"require_two_factor": "on"}).status_code == 403, name
+    org.refresh_from_db()
+    assert not org.require_two_factor
