@@ -27,12 +27,14 @@ def test_the_page_fixture_catches_a_csp_violation(page, owner, org, login):
     page.csp_violations.clear()  # this one was on purpose
 
 
-def code(secret: str, *, step_offset: int = 0) -> str:
-    """What an authenticator app shows (RFC 6238, django-otp's own implementation), now or
-    `step_offset` 30-second steps later."""
+def code(secret: str, *, after_step: int = -1) -> tuple[str, int]:
+    """What an authenticator app shows (RFC 6238, django-otp's own implementation) and its
+    30-second step; a step later than `after_step` (a used code is refused) is taken, which the
+    portal accepts (it allows one step of clock difference)."""
+    step = max(int(time.time() // 30), after_step + 1)
     generator = TOTP(b32decode(secret), step=30, t0=0, digits=6)
-    generator.time = time.time() + 30 * step_offset
-    return f"{generator.token():06d}"
+    generator.time = step * 30
+    return f"{generator.token():06d}", step
 
 
 def test_two_factor_enrol_log_out_and_log_in_with_a_code(page, owner, org, login, screenshot):
@@ -44,7 +46,8 @@ def test_two_factor_enrol_log_out_and_log_in_with_a_code(page, owner, org, login
     assert page.locator("img.qr-code").evaluate("img => img.complete && img.naturalWidth > 0")
     secret = page.locator("#totp-secret").inner_text()
     screenshot(page, "setup")
-    page.get_by_label("Code").fill(code(secret))
+    setup_code, setup_step = code(secret)
+    page.get_by_label("Code").fill(setup_code)
     page.get_by_role("button", name="Turn on two-factor login").click()
     codes = page.locator("#recovery-codes code").all_inner_texts()
     assert len(codes) == 10
@@ -60,7 +63,7 @@ def test_two_factor_enrol_log_out_and_log_in_with_a_code(page, owner, org, login
     screenshot(page, "verify")
     page.goto("/sites/")  # no page before the second factor
     page.wait_for_url(re.compile(r"/account/two-factor/verify/\?next=%2Fsites%2F$"))
-    page.get_by_label("Code").fill(code(secret, step_offset=1))  # the set-up used the current one
+    page.get_by_label("Code").fill(code(secret, after_step=setup_step)[0])
     page.get_by_role("button", name="Verify").click()
     page.wait_for_url(re.compile(r"/sites/$"))
     assert page.get_by_role("heading", name="Sites").is_visible()
