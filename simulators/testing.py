@@ -167,5 +167,8 @@ class SimulatorProcess:
     def bills(self, meter_id: int) -> list[dict[str, Any]]:
         return self._get(f"/_sim/meters/{meter_id}/bills")["bills"]
 
+    def documents(self, asset_id: int) -> list[dict[str, Any]]:
+        return self._get(f"/_sim/assets/{asset_id}/documents")["documents"]
+
     def add_account(self, **fields: Any) -> None:
         self._post("/_sim/accounts", fields)

@@ -1,4 +1,8 @@
-"""WattCarbon simulator: a FastAPI-looking registry of meters, intervals, bills and devices.
+"""WattCarbon simulator: a FastAPI-looking registry of meters, intervals, bills, assets and documents.
+
+Assets are today's name of the seed's "devices": `/assets` is the route, `/devices` stays
+for the seed's own example (same objects, the old field name `externalRegistryDeviceId`
+in its answers), and old kind names are aliases.
 
 Contract: /work/shared/VENDORS.md and the WattCarbon developer guide (seed 000). Everything
 the guide does not document is marked INFERRED; the paths live in the block just below.
@@ -17,17 +21,21 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from . import WATTCARBON_DEMO_API_KEY, WATTCARBON_DEMO_EMAIL
-from .core import Request, Response, SimApp, json_response, text_response
+from .core import BadFaults, Request, Response, SimApp, json_response, text_response
 from .multipart import MultipartError, parse_multipart
 from .wattcarbon_schema import (
     BILL_COLUMNS,
+    COMMENCED_DATE,
     COMMON_OPTIONAL,
     COMMON_REQUIRED,
+    DOCUMENT_TYPES,
+    FIELD_ALIASES,
     INTERVAL_COLUMNS,
     KIND_ALIASES,
     KIND_CHOICES,
     KINDS,
     MAX_ERRORS,
+    bill_warnings,
     check_field,
     check_meter_ids,
     enum_msg,
@@ -46,12 +54,19 @@ METERS_PATH = "/meters"
 METER_PATH = "/meters/{meter_id}"
 METER_INTERVALS_PATH = "/meters/{meter_id}/intervals"  # INFERRED
 METER_BILLS_PATH = "/meters/{meter_id}/bills"  # INFERRED
+ASSETS_PATH = "/assets"  # documented (Assets-create_asset); GET lists them, ?customId= filters (INFERRED)
+ASSET_PATH = "/assets/{asset_id}"  # INFERRED (read back)
+ASSET_DOCUMENTS_PATH = "/assets/{asset_id}/documents"  # INFERRED (Documents-upload_asset_document)
+DOCUMENT_TYPE_FIELD = "type"  # documented: the document's type, a form field beside the file
+# The seed's older names for the same objects, kept so its example runs unchanged.
 DEVICES_PATH = "/devices"
-DEVICE_PATH = "/devices/{device_id}"  # INFERRED (read back)
+DEVICE_PATH = "/devices/{asset_id}"  # INFERRED (read back)
+LEGACY_FIELDS = {"externalRegistryAssetId": "externalRegistryDeviceId"}
 
 DEFAULT_TOKEN_TTL = 86400  # "lasts only 24 hours"
 FIRST_METER_ID = 1001
 FIRST_DEVICE_ID = 5001
+FIRST_DOCUMENT_ID = 9001
 
 NOT_AUTHENTICATED = {"detail": "Not authenticated"}
 
@@ -87,7 +102,22 @@ class WattCarbonApp(SimApp):
     def default_faults(self) -> dict[str, Any]:
         faults = super().default_faults()
         faults["token_ttl"] = self._token_ttl
+        # A crash window on demand: a meter or asset is created and stored, then its answer
+        # waits this long, so a test can kill the client between the creation and its answer.
+        faults["hold_created_ms"] = 0
         return faults
+
+    def validate_faults(self, knobs: dict[str, Any]) -> None:
+        value = knobs.get("hold_created_ms", 0)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise BadFaults("hold_created_ms must be a number >= 0")
+        super().validate_faults(knobs)
+
+    def _hold_created(self) -> None:
+        with self.lock:
+            hold = self.faults["hold_created_ms"] / 1000.0
+        if hold:
+            time.sleep(hold)
 
     def register_routes(self) -> None:
         self.add_route("POST", TOKEN_PATH, self.create_token)
@@ -96,11 +126,14 @@ class WattCarbonApp(SimApp):
         self.add_route("GET", METER_PATH, self.get_meter)
         self.add_route("POST", METER_INTERVALS_PATH, self.upload_intervals)
         self.add_route("POST", METER_BILLS_PATH, self.upload_bills)
-        self.add_route("POST", DEVICES_PATH, self.create_device)
-        self.add_route("GET", DEVICES_PATH, self.list_devices)
-        self.add_route("GET", DEVICE_PATH, self.get_device)
+        for path, one, legacy in ((ASSETS_PATH, ASSET_PATH, False), (DEVICES_PATH, DEVICE_PATH, True)):
+            self.add_route("POST", path, lambda req, legacy=legacy: self.create_asset(req, legacy=legacy))
+            self.add_route("GET", path, lambda req, legacy=legacy: self.list_assets(req, legacy=legacy))
+            self.add_route("GET", one, lambda req, legacy=legacy: self.get_asset(req, legacy=legacy))
+        self.add_route("POST", ASSET_DOCUMENTS_PATH, self.upload_document)
         self.add_route("GET", "/_sim/meters/{meter_id}/intervals", self.sim_intervals)
         self.add_route("GET", "/_sim/meters/{meter_id}/bills", self.sim_bills)
+        self.add_route("GET", "/_sim/assets/{asset_id}/documents", self.sim_documents)
         self.add_route("POST", "/_sim/accounts", self.sim_add_account)
 
     # ----- vendor-style errors -------------------------------------------------------------
@@ -122,10 +155,12 @@ class WattCarbonApp(SimApp):
         self.meters: dict[int, dict[str, Any]] = {}
         self.intervals: dict[int, dict[str, float]] = {}
         self.bills: dict[int, dict[str, dict[str, Any]]] = {}
-        self.devices: dict[int, dict[str, Any]] = {}
+        self.devices: dict[int, dict[str, Any]] = {}  # the assets
+        self.documents: dict[int, list[dict[str, Any]]] = {}  # asset id -> its documents
         self.owners: dict[tuple[str, int], str] = {}  # ("meter"|"device", id) -> account email
         self.next_meter_id = FIRST_METER_ID
         self.next_device_id = FIRST_DEVICE_ID
+        self.next_document_id = FIRST_DOCUMENT_ID
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -135,9 +170,11 @@ class WattCarbonApp(SimApp):
             "intervals": self.intervals,
             "bills": self.bills,
             "devices": self.devices,
+            "documents": self.documents,
             "owners": [[kind, id_, email] for (kind, id_), email in self.owners.items()],
             "next_meter_id": self.next_meter_id,
             "next_device_id": self.next_device_id,
+            "next_document_id": self.next_document_id,
         }
 
     def restore(self, data: dict[str, Any]) -> None:
@@ -147,6 +184,8 @@ class WattCarbonApp(SimApp):
         self.intervals = {int(k): v for k, v in data.get("intervals", {}).items()}
         self.bills = {int(k): v for k, v in data.get("bills", {}).items()}
         self.devices = {int(k): v for k, v in data.get("devices", {}).items()}
+        self.documents = {int(k): v for k, v in data.get("documents", {}).items()}
+        self.next_document_id = data.get("next_document_id", FIRST_DOCUMENT_ID)
         self.owners = {(kind, int(id_)): email for kind, id_, email in data.get("owners", [])}
         self.next_meter_id = data.get("next_meter_id", FIRST_METER_ID)
         self.next_device_id = data.get("next_device_id", FIRST_DEVICE_ID)
@@ -165,7 +204,12 @@ class WattCarbonApp(SimApp):
                 for mid, meter in self.meters.items()
             },
             "devices": {
-                str(did): {**device, "account": self.owners[("device", did)]} for did, device in self.devices.items()
+                str(did): {
+                    **device,
+                    "account": self.owners[("device", did)],
+                    "documents": len(self.documents.get(did, [])),
+                }
+                for did, device in self.devices.items()
             },
         }
 
@@ -302,7 +346,9 @@ class WattCarbonApp(SimApp):
             self.bills[mid] = {}
             self.owners[("meter", mid)] = email
             self.mark_dirty()
-            return json_response(201, self.meter_view(mid))
+            answer = json_response(201, self.meter_view(mid))
+        self._hold_created()
+        return answer
 
     def meter_view(self, mid: int) -> dict[str, Any]:
         return {
@@ -380,7 +426,10 @@ class WattCarbonApp(SimApp):
             inserted = len(series) - before
             updated = len(rows) - inserted
             self.mark_dirty()
-        return json_response(200, {"meterId": mid, "received": len(rows), "inserted": inserted, "updated": updated})
+        answer = {"meterId": mid, "received": len(rows), "inserted": inserted, "updated": updated}
+        if table == "bills":
+            answer["warnings"] = bill_warnings(rows)  # INFERRED: accepted, with CalTRACK's caveat
+        return json_response(200, answer)
 
     def upload_intervals(self, req: Request) -> Response:
         return self._upload(req, INTERVAL_COLUMNS, parse_interval_row, "intervals")
@@ -388,8 +437,8 @@ class WattCarbonApp(SimApp):
     def upload_bills(self, req: Request) -> Response:
         return self._upload(req, BILL_COLUMNS, parse_bill_row, "bills")
 
-    # ----- devices -------------------------------------------------------------------------
-    def create_device(self, req: Request) -> Response:
+    # ----- assets (the seed's devices) ------------------------------------------------------
+    def create_asset(self, req: Request, *, legacy: bool = False) -> Response:
         with self.lock:
             email = self.account_for(req)
         if email is None:
@@ -397,6 +446,9 @@ class WattCarbonApp(SimApp):
         data, problem = self.parse_json_body(req)
         if problem:
             return problem
+        for old, new in FIELD_ALIASES.items():
+            if old in data and new not in data:
+                data[new] = data.pop(old)
         errors: list[dict] = []
         device: dict[str, Any] = {}
         for key, validator in COMMON_REQUIRED.items():
@@ -423,6 +475,8 @@ class WattCarbonApp(SimApp):
             kind = KIND_ALIASES.get(kind, kind)
             spec = KINDS[kind]
             fields: dict[str, Any] = {}
+            date_key, date_validator = COMMENCED_DATE
+            check_field(data, date_key, spec.get("commenced_date_required", True), date_validator, fields, errors)
             for key, validator in spec["required"].items():
                 check_field(data, key, True, validator, fields, errors)
             for key, validator in spec["optional"].items():
@@ -460,9 +514,10 @@ class WattCarbonApp(SimApp):
             if custom_id is not None:
                 for did, other in self.devices.items():
                     if other.get("customId") == custom_id and self.owners[("device", did)] == email:
+                        noun = "device" if legacy else "asset"
                         return json_response(
                             409,
-                            {"detail": f"customId '{custom_id}' is already used by device {did}"},
+                            {"detail": f"customId '{custom_id}' is already used by {noun} {did}"},
                         )
             did = self.next_device_id
             self.next_device_id += 1
@@ -472,24 +527,102 @@ class WattCarbonApp(SimApp):
             self.devices[did] = device
             self.owners[("device", did)] = email
             self.mark_dirty()
-            return json_response(201, device)
+            answer = json_response(201, self.asset_view(did, legacy))
+        self._hold_created()
+        return answer
 
-    def list_devices(self, req: Request) -> Response:
+    def asset_view(self, did: int, legacy: bool) -> dict[str, Any]:
+        asset = self.devices[did]
+        if not legacy:
+            return asset
+        return {LEGACY_FIELDS.get(key, key): value for key, value in asset.items()}
+
+    def list_assets(self, req: Request, *, legacy: bool = False) -> Response:
+        custom_id = req.query_one("customId")  # INFERRED filter
         with self.lock:
             email = self.account_for(req)
             if email is None:
                 return self.unauthenticated()
-            return json_response(200, [d for did, d in self.devices.items() if self.owners[("device", did)] == email])
+            return json_response(
+                200,
+                [
+                    self.asset_view(did, legacy)
+                    for did, d in self.devices.items()
+                    if self.owners[("device", did)] == email and (custom_id is None or d.get("customId") == custom_id)
+                ],
+            )
 
-    def get_device(self, req: Request) -> Response:
+    def get_asset(self, req: Request, *, legacy: bool = False) -> Response:
         with self.lock:
             email = self.account_for(req)
             if email is None:
                 return self.unauthenticated()
-            did, problem = self.owned_id(req, "device_id", "device", email)
+            did, problem = self.owned_id(req, "asset_id", "device", email)
             if problem:
                 return problem
-            return json_response(200, self.devices[did])
+            return json_response(200, self.asset_view(did, legacy))
+
+    def upload_document(self, req: Request) -> Response:
+        """An asset document: a multipart file and its `type`; the CSV is checked per type."""
+        with self.lock:
+            email = self.account_for(req)
+        if email is None:
+            return self.unauthenticated()
+        did, problem = parse_path_id(req, "asset_id")
+        if problem:
+            return problem
+        try:
+            parts = parse_multipart(req.body, req.header("Content-Type"))
+        except MultipartError:
+            parts = []
+        doc_type = next((p.data.decode("utf-8", "replace") for p in parts if p.name == DOCUMENT_TYPE_FIELD), None)
+        errors = []
+        if doc_type is None:
+            errors.append(err(["body", DOCUMENT_TYPE_FIELD], "missing", "Field required", None))
+        elif doc_type not in DOCUMENT_TYPES:
+            choices = list(DOCUMENT_TYPES)
+            errors.append(err(["body", DOCUMENT_TYPE_FIELD], "enum", enum_msg(choices), doc_type))
+        text, problem = self._upload_file(req)
+        if problem:
+            errors.extend(json.loads(problem.body)["detail"])
+        if errors:
+            return unprocessable(errors)
+        with self.lock:
+            if self.owners.get(("device", did)) != email:
+                return json_response(404, {"detail": "Not Found"})
+            kind = self.devices[did]["kind"]
+        spec = DOCUMENT_TYPES[doc_type]
+        if kind not in spec["kinds"]:
+            return unprocessable(
+                [
+                    err(
+                        ["body", DOCUMENT_TYPE_FIELD],
+                        "value_error",
+                        f"Value error, a {doc_type} document is for {' or '.join(spec['kinds'])} assets, not {kind}",
+                        doc_type,
+                    )
+                ]
+            )
+        rows, errors = parse_csv(text, spec["columns"], spec["parse_row"])
+        if errors:
+            return unprocessable(errors)
+        filename = next((p.filename for p in parts if p.filename is not None), None)
+        with self.lock:
+            if ("device", did) not in self.owners:  # deleted by a reset meanwhile
+                return json_response(404, {"detail": "Not Found"})
+            doc_id = self.next_document_id
+            self.next_document_id += 1
+            document = {
+                "id": doc_id,
+                "assetId": did,
+                "type": doc_type,
+                "filename": filename,
+                "rows": [value for _, value in rows],
+                "uploadedAt": _now_iso(),
+            }
+            self.documents.setdefault(did, []).append(document)
+            self.mark_dirty()
+        return json_response(201, {**{k: v for k, v in document.items() if k != "rows"}, "rowCount": len(rows)})
 
     # ----- /_sim ---------------------------------------------------------------------------
     def _sim_meter(self, req: Request) -> int | None:
@@ -520,6 +653,16 @@ class WattCarbonApp(SimApp):
                 return json_response(404, {"error": "unknown meter"})
             rows = sorted(self.bills[mid].items())
         return json_response(200, {"meterId": mid, "bills": [{"start_date": start, **bill} for start, bill in rows]})
+
+    def sim_documents(self, req: Request) -> Response:
+        try:
+            did = int(req.params["asset_id"])
+        except ValueError:
+            did = None
+        with self.lock:
+            if did not in self.devices:
+                return json_response(404, {"error": "unknown asset"})
+            return json_response(200, {"assetId": did, "documents": self.documents.get(did, [])})
 
     def sim_add_account(self, req: Request) -> Response:
         try:

@@ -16,7 +16,10 @@ from typing import Any
 
 INTERVAL_COLUMNS = ("start_datetime", "energy_kwh")  # INFERRED
 BILL_COLUMNS = ("start_date", "end_date", "energy_kwh")  # INFERRED
-BILL_DAYS = (25, 70)  # monthly 25-35 days, bimonthly up to 70
+# CalTRACK's analysis filter (monthly 25-35 days, bimonthly up to 70): eemeter drops other
+# periods from a model, the API does not refuse them. Outside it, the answer carries a warning.
+BILL_DAYS = (25, 70)
+DR_EVENT_COLUMNS = ("Event Start Time", "Event End Time")  # documented (demand-response events)
 SOLAR_EIA_THRESHOLD_KW = 1000
 MAX_ERRORS = 50
 
@@ -164,8 +167,6 @@ KINDS: dict[str, dict[str, Any]] = {
         "optional": {
             "inverterDataId": v_id_str,
             "inverterDataSource": v_nonempty_str,
-            "externalRegistryName": v_nonempty_str,
-            "externalRegistryDeviceId": v_id_str,
             "eiaPlantId": v_id_str,
         },
         # Public M&V plans: an EIA plant id is required above 1 MW.
@@ -181,8 +182,10 @@ KINDS: dict[str, dict[str, Any]] = {
         "required": {"nameplatePowerKw": v_positive, "energyCapacityKwh": v_positive},
         "optional": {},
     },
-    "electrification_billing_metered": {
-        "aliases": ("electrification",),
+    # Named electrification_billing_metered until December 2025 (as in the seed); the seed's
+    # example says "electrification". Both old names stay accepted.
+    "electrification_eemetered": {
+        "aliases": ("electrification_billing_metered", "electrification"),
         "required": {
             "areaSqft": v_positive,
             "previousFuel": v_nonempty_str,
@@ -210,12 +213,33 @@ KINDS: dict[str, dict[str, Any]] = {
         "optional": {"interventionDate": v_date},
         "requires_meters": True,
     },
+    # Added December 2025: name, customId, location, utility, meterIds, kind; no
+    # commencedOperationDate. Its events come as an asset document (demand_response_events).
+    "demand_response_eemetered": {
+        "aliases": (),
+        "required": {},
+        "optional": {},
+        "requires_meters": True,  # INFERRED: an EEmeter kind is measured from its meters
+        "commenced_date_required": False,
+    },
 }
 KIND_ALIASES = {alias: kind for kind, spec in KINDS.items() for alias in spec["aliases"]}
 KIND_CHOICES = list(KINDS) + list(KIND_ALIASES)
 
-COMMON_REQUIRED = {"name": v_nonempty_str, "location": v_location, "commencedOperationDate": v_date}
-COMMON_OPTIONAL = {"customId": v_nonempty_str, "utility": v_str, "deviceOwner": v_owner}
+COMMON_REQUIRED = {"name": v_nonempty_str, "location": v_location}
+# The external registry fields appear in the seed's solar example; any asset may be registered
+# elsewhere (INFERRED: taken for every kind).
+COMMON_OPTIONAL = {
+    "customId": v_nonempty_str,
+    "utility": v_str,
+    "deviceOwner": v_owner,
+    "externalRegistryName": v_nonempty_str,
+    "externalRegistryAssetId": v_id_str,
+}
+# Required by every kind but those whose spec says "commenced_date_required": False.
+COMMENCED_DATE = ("commencedOperationDate", v_date)
+# Old field names still accepted on input (stored and answered under the new name on /assets).
+FIELD_ALIASES = {"externalRegistryDeviceId": "externalRegistryAssetId"}
 
 
 def enum_validator(options: list[str]):
@@ -384,13 +408,59 @@ def parse_bill_row(values: dict[str, str]) -> tuple[str, dict[str, Any]]:
             dates[column] = date.fromisoformat(v_date(raw))
         except Invalid:
             raise RowInvalid(column, f"{column} {raw!r} is not a YYYY-MM-DD date", "date_parsing") from None
-    days = (dates["end_date"] - dates["start_date"]).days
-    if not BILL_DAYS[0] <= days <= BILL_DAYS[1]:
-        raise RowInvalid(
-            "end_date",
-            f"billing period of {days} days, expected {BILL_DAYS[0]} to {BILL_DAYS[1]}",
-        )
+    if dates["end_date"] <= dates["start_date"]:
+        raise RowInvalid("end_date", f"end_date {values['end_date']} is not after start_date {values['start_date']}")
     return values["start_date"], {
         "end_date": values["end_date"],
         "energy_kwh": _kwh(values["energy_kwh"]),
     }
+
+
+def bill_warnings(rows: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    """Periods CalTRACK would leave out of a model: accepted, and said so."""
+    warnings = []
+    for start, bill in rows:
+        days = (date.fromisoformat(bill["end_date"]) - date.fromisoformat(start)).days
+        if not BILL_DAYS[0] <= days <= BILL_DAYS[1]:
+            warnings.append(
+                f"billing period {start} to {bill['end_date']} is {days} days; CalTRACK models use "
+                f"{BILL_DAYS[0]} to {BILL_DAYS[1]} days and will leave it out"
+            )
+    return warnings
+
+
+LOCAL_TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2})?([+-]\d{2}:?\d{2}|Z)$")
+
+
+def _event_time(values: dict[str, str], column: str) -> datetime:
+    raw = values[column]
+    try:
+        if not LOCAL_TIME_RE.match(raw):
+            raise ValueError
+        return datetime.fromisoformat(raw)
+    except ValueError:
+        raise RowInvalid(
+            column,
+            f"{column} {raw!r} is not a local time with its offset (e.g. 2021-01-01 17:00:00-05:00)",
+            "datetime_parsing",
+        ) from None
+
+
+def parse_dr_event_row(values: dict[str, str]) -> tuple[str, dict[str, str]]:
+    start = _event_time(values, "Event Start Time")
+    end = _event_time(values, "Event End Time")
+    if end <= start:
+        raise RowInvalid("Event End Time", f"Event End Time {values['Event End Time']!r} is not after its start")
+    key = start.astimezone(UTC).isoformat()
+    return key, {"Event Start Time": values["Event Start Time"], "Event End Time": values["Event End Time"]}
+
+
+# Asset document types: the CSV each one holds and the kinds it belongs to (INFERRED: the
+# reference lists the type, not a rule on kinds).
+DOCUMENT_TYPES: dict[str, dict[str, Any]] = {
+    "demand_response_events": {
+        "columns": DR_EVENT_COLUMNS,
+        "parse_row": parse_dr_event_row,
+        "kinds": ("demand_response_eemetered",),
+    },
+}

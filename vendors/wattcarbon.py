@@ -1,9 +1,11 @@
-"""WattCarbon API client: token, meters, devices, interval and bill uploads.
+"""WattCarbon API client: token, meters, assets (the seed's "devices"), uploads, asset documents.
 
 One client per organization and unit of work. Every request goes through
 `vendors.http.send`, so each exchange is recorded (never a token or a key). The
-access token is kept in Django's cache, shared by every web and worker process;
-a 401 on any call drops it, re-authenticates once and retries the call once.
+access token is kept in Django's cache, shared by every web and worker process,
+encrypted with the field key (Fernet): the cache may be a database table or a Redis
+shared with others, and a bearer token is as good as the API key for 24 hours.
+A 401 on any call drops it, re-authenticates once and retries the call once.
 
 Errors come back typed, so callers decide without looking at status codes:
 `CredentialsRejected` (the account's email/key are wrong or missing),
@@ -15,8 +17,10 @@ Errors come back typed, so callers decide without looking at status codes:
 import hashlib
 from typing import Any
 
+from cryptography.fernet import InvalidToken
 from django.core.cache import cache
 
+from accounts.fields import fernet
 from accounts.models import VendorCredentials
 from vendors.http import ExchangeLog, VendorUnreachable, error_text, send
 
@@ -36,9 +40,21 @@ TOKEN_PATH = "/auth/token"  # documented: form grant_type=password, username=<em
 TOKEN_GRANT_TYPE = "password"  # documented
 TOKEN_FIELD = "access_token"  # documented
 METERS_PATH = "/meters"  # documented (create)
-DEVICES_PATH = "/devices"  # documented (create; WattCarbon later calls them "assets")
+METERS_LIST_PATH = "/meters"  # INFERRED: GET lists the account's meters (finds a meter by our name marker)
+# WattCarbon renamed devices to assets in December 2025 (Assets-create_asset); the seed shows /devices.
+ASSETS_PATH = "/assets"  # documented (create)
+ASSETS_LIST_PATH = "/assets"  # INFERRED: GET lists the account's assets
+ASSET_CUSTOM_ID_PARAM = "customId"  # INFERRED: list filter; the client also filters what comes back
 METER_PATH = "/meters/{id}"  # INFERRED (read back)
-DEVICE_PATH = "/devices/{id}"  # INFERRED (read back)
+ASSET_PATH = "/assets/{id}"  # INFERRED (read back)
+# Documents-upload_asset_document: operation documented, path and form field names INFERRED.
+ASSET_DOCUMENTS_PATH = "/assets/{id}/documents"
+DOCUMENT_TYPE_FIELD = "type"  # documented: the document's type goes with the file
+DOCUMENT_TYPE_DR_EVENTS = "demand_response_events"  # documented
+EXTERNAL_REGISTRY_ID_FIELD = "externalRegistryAssetId"  # documented (was externalRegistryDeviceId)
+# "will enforce that the same custom ID is never used": a 4xx whose detail names the custom id.
+# INFERRED: its status (the simulator answers 409) and wording; 422 is field validation.
+CUSTOM_ID_TAKEN_STATUSES = frozenset({400, 409})
 METER_INTERVALS_PATH = "/meters/{id}/intervals"  # INFERRED (operation documented, path not)
 METER_BILLS_PATH = "/meters/{id}/bills"  # INFERRED (operation documented, path not)
 UPLOAD_FILE_FIELD = "file"  # INFERRED: FastAPI's UploadFile parameter name
@@ -149,15 +165,25 @@ class WattCarbonClient:
             token = response.json()[TOKEN_FIELD]
         except (ValueError, KeyError, TypeError):
             raise VendorRejected(response.status_code, "The token answer had no access_token.") from None
-        cache.set(self._token_key, token, TOKEN_CACHE_SECONDS)
+        # Encrypted: the cache backend (a database table, a shared Redis) never holds it in clear.
+        cache.set(self._token_key, fernet().encrypt(token.encode()).decode(), TOKEN_CACHE_SECONDS)
         return token
 
+    def _cached_token(self) -> str | None:
+        stored = cache.get(self._token_key)
+        if not stored:
+            return None
+        try:
+            return fernet().decrypt(str(stored).encode()).decode()
+        except InvalidToken:
+            return None  # another key (rotated) or a value from an older version: authenticate anew
+
     def _token(self) -> str:
-        return cache.get(self._token_key) or self._authenticate()
+        return self._cached_token() or self._authenticate()
 
     def _drop_token(self, token: str) -> None:
         # Only the token that failed: another worker may have stored a fresh one meanwhile.
-        if cache.get(self._token_key) == token:
+        if self._cached_token() in (token, None):
             cache.delete(self._token_key)
 
     # ----- requests --------------------------------------------------------------------------
@@ -208,15 +234,46 @@ class WattCarbonClient:
         """Create a meter; returns WattCarbon's id for it."""
         return self._id_of(self._request("POST", METERS_PATH, json=payload))
 
-    def create_device(self, payload: dict[str, Any]) -> Any:
-        """Create a device (asset); returns WattCarbon's id for it."""
-        return self._id_of(self._request("POST", DEVICES_PATH, json=payload))
+    def create_asset(self, payload: dict[str, Any]) -> Any:
+        """Create an asset (the seed's "device"); returns WattCarbon's id for it."""
+        return self._id_of(self._request("POST", ASSETS_PATH, json=payload))
 
     def get_meter(self, meter_id: Any) -> dict[str, Any]:
         return self._request("GET", METER_PATH.format(id=meter_id))
 
-    def get_device(self, device_id: Any) -> dict[str, Any]:
-        return self._request("GET", DEVICE_PATH.format(id=device_id))
+    def get_asset(self, asset_id: Any) -> dict[str, Any]:
+        return self._request("GET", ASSET_PATH.format(id=asset_id))
+
+    def list_meters(self) -> list[dict[str, Any]]:
+        """Every meter of the account (no pagination is published: one page is assumed)."""
+        body = self._request("GET", METERS_LIST_PATH)
+        return [m for m in body if isinstance(m, dict)] if isinstance(body, list) else []
+
+    def find_meter_named(self, marker: str) -> dict[str, Any] | None:
+        """The account's meter whose name carries `marker` (ours, put there at creation)."""
+        return next((m for m in self.list_meters() if marker in str(m.get("name") or "")), None)
+
+    def find_asset_by_custom_id(self, custom_id: str) -> dict[str, Any] | None:
+        """The account's asset with this customId, or None. The filter is inferred, so the
+        answer is filtered here too (a server that ignores the parameter lists them all)."""
+        body = self._request("GET", ASSETS_LIST_PATH, params={ASSET_CUSTOM_ID_PARAM: custom_id})
+        assets = body if isinstance(body, list) else []
+        return next((a for a in assets if isinstance(a, dict) and a.get("customId") == custom_id), None)
+
+    @staticmethod
+    def is_custom_id_taken(exc: VendorRejected) -> bool:
+        """Maybe WattCarbon's "this customId is already used" answer to a create: the caller
+        confirms with find_asset_by_custom_id, so a false positive costs one GET."""
+        return exc.status in CUSTOM_ID_TAKEN_STATUSES
+
+    def upload_asset_document(
+        self, asset_id: Any, document_type: str, content: bytes, filename: str, content_type: str = UPLOAD_CONTENT_TYPE
+    ) -> dict[str, Any]:
+        """Upload one document (e.g. demand-response events) to an asset: a file and its `type`."""
+        files = {UPLOAD_FILE_FIELD: (filename, content, content_type)}
+        return self._request(
+            "POST", ASSET_DOCUMENTS_PATH.format(id=asset_id), files=files, data={DOCUMENT_TYPE_FIELD: document_type}
+        )
 
     def upload_intervals(self, meter_id: Any, csv_bytes: bytes, filename: str = "intervals.csv") -> dict[str, Any]:
         """Upload one CSV of intervals (start_datetime,energy_kwh) to a meter."""

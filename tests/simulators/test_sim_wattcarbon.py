@@ -127,8 +127,141 @@ def test_it_runs_the_seed_electrification_example(client: httpx.Client):
     )
     create_device_response.raise_for_status()
     device = create_device_response.json()
-    assert device["kind"] == "electrification_billing_metered"
+    assert device["kind"] == "electrification_eemetered"  # the seed's old name is an alias
     assert "meterId" not in device  # extras are ignored, as FastAPI does
+
+
+def test_it_serves_the_seed_device_as_an_asset_with_todays_field_name(client: httpx.Client):
+    meter_id = create_meter(client)
+    device = client.post("/devices", json=solar_payload(meter_id)).json()
+    assert device["externalRegistryDeviceId"] == "45678"  # the old route keeps the old field
+    asset = client.get(f"/assets/{device['id']}").json()
+    assert asset["externalRegistryAssetId"] == "45678" and "externalRegistryDeviceId" not in asset
+    assert client.get("/assets").json() == [asset]
+
+
+@pytest.mark.parametrize("kind", ["electrification_eemetered", "electrification_billing_metered", "electrification"])
+def test_it_takes_todays_electrification_kind_and_both_old_names(client: httpx.Client, kind):
+    payload = {
+        "name": "Heat pump",
+        "customId": f"HP-{kind}",
+        "location": ADDRESS,
+        "commencedOperationDate": "2023-01-01",
+        "kind": kind,
+        "areaSqft": 1500,
+        "previousFuel": "natural_gas",
+        "buildingType": "single_family_detached",
+        "externalRegistryAssetId": "R-1",
+    }
+    resp = client.post("/assets", json=payload)
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["kind"] == "electrification_eemetered"
+    assert resp.json()["externalRegistryAssetId"] == "R-1"
+
+
+def dr_asset(client: httpx.Client, meter_id: int, **extra) -> dict:
+    payload = {
+        "name": "Depot DR",
+        "customId": "DR-1",
+        "location": ADDRESS,
+        "utility": "ABC Utility",
+        "meterIds": [meter_id],
+        "kind": "demand_response_eemetered",
+        **extra,
+    }
+    resp = client.post("/assets", json=payload)
+    assert resp.status_code == 201, resp.text
+    return resp.json()
+
+
+def test_it_creates_a_demand_response_asset_without_date_or_owner(client: httpx.Client):
+    meter_id = create_meter(client)
+    asset = dr_asset(client, meter_id)
+    assert asset["kind"] == "demand_response_eemetered" and asset["meterIds"] == [meter_id]
+    assert "commencedOperationDate" not in asset and asset["deviceOwner"] is None
+    # Every other kind still needs its commenced operation date.
+    resp = client.post(
+        "/assets", json={"name": "S", "location": ADDRESS, "kind": "solar_direct", "nameplateCapacityKw": 5}
+    )
+    assert resp.status_code == 422
+    assert resp.json()["detail"][0]["loc"] == ["body", "commencedOperationDate"]
+
+
+def test_a_demand_response_asset_needs_a_meter(client: httpx.Client):
+    resp = client.post("/assets", json={"name": "DR", "location": ADDRESS, "kind": "demand_response_eemetered"})
+    assert resp.status_code == 422
+    assert resp.json()["detail"][0]["loc"] == ["body", "meterIds"]
+
+
+DR_EVENTS = "Event Start Time,Event End Time\n2021-01-01 17:00:00-05:00,2021-01-01 19:00:00-05:00\n"
+
+
+def upload_document(client, asset_id, text, doc_type="demand_response_events"):
+    data = {"type": doc_type} if doc_type else {}
+    return client.post(f"/assets/{asset_id}/documents", data=data, files={"file": ("events.csv", text, "text/csv")})
+
+
+def test_it_stores_demand_response_events_as_an_asset_document(wattcarbon: SimulatorProcess, client: httpx.Client):
+    asset = dr_asset(client, create_meter(client))
+    resp = upload_document(client, asset["id"], DR_EVENTS + "2021-07-01T14:00:00-04:00,2021-07-01T18:00:00-04:00\n")
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["rowCount"] == 2 and resp.json()["type"] == "demand_response_events"
+    [document] = wattcarbon.documents(asset["id"])
+    assert document["filename"] == "events.csv"
+    assert document["rows"][0] == {
+        "Event Start Time": "2021-01-01 17:00:00-05:00",
+        "Event End Time": "2021-01-01 19:00:00-05:00",
+    }
+    assert wattcarbon.state()["devices"][str(asset["id"])]["documents"] == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "doc_type", "loc"),
+    [
+        (DR_EVENTS, None, ["body", "type"]),
+        (DR_EVENTS, "invoice", ["body", "type"]),
+        ("Start,End\n2021-01-01 17:00:00-05:00,2021-01-01 19:00:00-05:00\n", "demand_response_events",
+         ["body", "file", 0]),
+        ("Event Start Time,Event End Time\n2021-01-01 17:00:00,2021-01-01 19:00:00-05:00\n",
+         "demand_response_events", ["body", "file", 1, "Event Start Time"]),
+        ("Event Start Time,Event End Time\n2021-01-01 17:00:00-05:00,2021-01-01 16:00:00-05:00\n",
+         "demand_response_events", ["body", "file", 1, "Event End Time"]),
+    ],
+)  # fmt: skip
+def test_it_rejects_bad_event_documents(wattcarbon: SimulatorProcess, client: httpx.Client, text, doc_type, loc):
+    asset = dr_asset(client, create_meter(client))
+    resp = upload_document(client, asset["id"], text, doc_type)
+    assert resp.status_code == 422
+    assert resp.json()["detail"][0]["loc"] == loc
+    assert wattcarbon.documents(asset["id"]) == []
+
+
+def test_event_documents_belong_to_demand_response_assets(client: httpx.Client):
+    meter_id = create_meter(client)
+    solar = client.post("/assets", json={**solar_payload(meter_id), "kind": "solar_direct"}).json()
+    resp = upload_document(client, solar["id"], DR_EVENTS)
+    assert resp.status_code == 422 and "demand_response_eemetered" in resp.json()["detail"][0]["msg"]
+
+
+def test_it_finds_an_asset_by_custom_id(client: httpx.Client):
+    meter_id = create_meter(client)
+    first = dr_asset(client, meter_id)
+    dr_asset(client, meter_id, customId="DR-2")
+    assert client.get("/assets", params={"customId": "DR-1"}).json() == [first]
+    assert client.get("/assets", params={"customId": "nope"}).json() == []
+    again = client.post("/assets", json={"name": "x", "customId": "DR-1", "location": ADDRESS,
+                                         "kind": "demand_response_eemetered", "meterIds": [meter_id]})  # fmt: skip
+    assert again.status_code == 409 and "DR-1" in again.json()["detail"]
+
+
+def test_it_holds_a_created_answer_when_told(wattcarbon: SimulatorProcess, client: httpx.Client):
+    wattcarbon.faults(hold_created_ms=600)
+    started = time.monotonic()
+    create_meter(client)
+    assert time.monotonic() - started >= 0.55
+    started = time.monotonic()
+    assert client.get("/meters").status_code == 200
+    assert time.monotonic() - started < 0.5  # only creations are held
 
 
 def test_it_rejects_wrong_credentials(wattcarbon: SimulatorProcess):
@@ -203,13 +336,14 @@ def test_it_accepts_each_form_of_location(client: httpx.Client, location):
 KIND_PAYLOADS = {
     "solar_direct": {"nameplateCapacityKw": 5},
     "storage_direct": {"nameplatePowerKw": 5, "energyCapacityKwh": 13.5},
-    "electrification_billing_metered": {
+    "electrification_eemetered": {
         "areaSqft": 1800,
         "previousFuel": "natural_gas",
         "buildingType": "single_family_detached",
     },
     "energy_efficiency_eemetered": {"interventionDate": "2023-03-01", "meterIds": "METER"},
     "tracking_building": {"buildingType": "office", "meterIds": "METER"},
+    "demand_response_eemetered": {"meterIds": "METER"},
 }
 CASES = [(kind, field) for kind, fields in KIND_PAYLOADS.items() for field in fields] + [
     ("solar_direct", common) for common in ("name", "location", "commencedOperationDate", "kind")
@@ -343,12 +477,24 @@ def test_it_checks_bill_periods(wattcarbon: SimulatorProcess, client: httpx.Clie
     meter_id = create_meter(client, meterType="gas")
     good = "start_date,end_date,energy_kwh\n2024-01-01,2024-01-31,100\n2024-01-31,2024-03-01,90\n"
     assert upload(client, meter_id, good, "bills").json()["inserted"] == 2
-    assert upload(client, meter_id, good, "bills").json()["updated"] == 2
+    assert upload(client, meter_id, good, "bills").json()["warnings"] == []
     assert len(wattcarbon.bills(meter_id)) == 2
-    bad = "start_date,end_date,energy_kwh\n2024-03-01,2024-03-31,1\n2024-04-01,2024-04-10,1\n"
+    bad = "start_date,end_date,energy_kwh\n2024-03-01,2024-03-31,1\n2024-04-10,2024-04-01,1\n"
     resp = upload(client, meter_id, bad, "bills")
     assert resp.status_code == 422
     assert resp.json()["detail"][0]["loc"] == ["body", "file", 2, "end_date"]
+
+
+def test_it_accepts_a_bill_of_unusual_length_with_a_warning(wattcarbon: SimulatorProcess, client: httpx.Client):
+    # 25-35 days (70 bimonthly) is CalTRACK's analysis filter, not a reason to refuse a bill.
+    meter_id = create_meter(client, meterType="gas")
+    odd = "start_date,end_date,energy_kwh\n2024-04-01,2024-04-10,1\n2024-05-01,2024-08-01,7\n"
+    resp = upload(client, meter_id, odd, "bills")
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["inserted"] == 2
+    assert len(body["warnings"]) == 2 and "9 days" in body["warnings"][0] and "92 days" in body["warnings"][1]
+    assert [b["start_date"] for b in wattcarbon.bills(meter_id)] == ["2024-04-01", "2024-05-01"]
 
 
 def test_it_keeps_one_connection_alive(wattcarbon: SimulatorProcess):
