@@ -4,7 +4,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from accounts.models import Organization
-from sites.methodologies import METHODOLOGIES, clean_values, form_fields, kind_choices
+from sites.methodologies import METHODOLOGIES, canonical_kind, clean_values, form_fields, kind_choices
 from sites.models import Device, Meter, MeterType, Site, SyncStatus
 
 COMMON_TIMEZONES = [
@@ -150,7 +150,9 @@ class DeviceForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         help_text="Meters of the chosen site. Meter-based kinds need at least one.",
     )
-    commenced_operation_date = forms.DateField(widget=DATE_INPUT)
+    commenced_operation_date = forms.DateField(
+        widget=DATE_INPUT, required=False, help_text="Required by every kind but demand response."
+    )
     owner_name = forms.CharField(label="Owner name", max_length=200, required=False)
     utility = forms.CharField(max_length=200, required=False, help_text="Empty: the site's utility.")
     external_registry_name = forms.CharField(
@@ -194,7 +196,7 @@ class DeviceForm(forms.Form):
         self.fields["kind"].choices = kind_choices()
         self.fields["site"].queryset = Site.objects.filter(organization=organization)
         self.fields["meters"].queryset = Meter.objects.filter(organization=organization).select_related("site")
-        chosen = (data.get("kind") if data is not None else None) or initial.get("kind") or kind
+        chosen = canonical_kind((data.get("kind") if data is not None else None) or initial.get("kind") or kind)
         self.kind = chosen if chosen in METHODOLOGIES else next(iter(METHODOLOGIES))
         self.fields["kind"].initial = self.kind
         self.methodology = METHODOLOGIES[self.kind]
@@ -247,6 +249,13 @@ class DeviceForm(forms.Form):
         data = self.cleaned_data
         common = {name: data[name] for name in self.COMMON_FIELDS if name != "meters"}
         return {**common, "kind": self.kind, "fields": self.kind_values, "meters": list(data["meters"])}
+
+
+class DeviceDocumentForm(forms.Form):
+    """A document of a device's WattCarbon asset, e.g. its demand-response events (CSV)."""
+
+    document_type = forms.CharField(widget=forms.HiddenInput)
+    file = forms.FileField(label="CSV file")
 
 
 SYNC_STATUS_FILTER = [("", "Any status"), *SyncStatus.choices]

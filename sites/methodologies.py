@@ -50,6 +50,7 @@ BACKUP_HEAT_CHOICES = [
 ]
 
 EIA_PLANT_ID_THRESHOLD_KW = 1000
+DOCUMENT_DR_EVENTS = "demand_response_events"  # WattCarbon's asset document type
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,10 @@ class Methodology:
     rules: tuple[Rule, ...] = ()
     # The field whose date ends the baseline; the device's commenced operation date when empty.
     baseline_end_field: str = ""
+    # WattCarbon does not take a commenced operation date for every kind (not for demand response).
+    commenced_date_required: bool = True
+    # Asset documents this kind takes (WattCarbon document types), uploaded from the device page.
+    documents: tuple[str, ...] = ()
 
     def field(self, name: str) -> FieldSpec | None:
         return next((f for f in self.fields if f.name == name), None)
@@ -136,8 +141,9 @@ METHODOLOGIES: dict[str, Methodology] = {
             ),
         ),
         Methodology(
-            kind="electrification_billing_metered",
-            label="Electrification (billing, metered)",
+            # Named electrification_billing_metered until December 2025 (KIND_ALIASES).
+            kind="electrification_eemetered",
+            label="Electrification (EEmeter)",
             description="Heat pump and water heater electrification measured from meter or billing data.",
             meter_based=True,
             fields=(
@@ -189,8 +195,29 @@ METHODOLOGIES: dict[str, Methodology] = {
             ),
             baseline_end_field="interventionDate",
         ),
+        Methodology(
+            kind="demand_response_eemetered",
+            label="Demand response (EEmeter)",
+            description="Load shifted or shed during demand-response events, measured from the meters' data. "
+            "The events are uploaded from the device page once it is at WattCarbon.",
+            meter_based=True,
+            commenced_date_required=False,
+            documents=(DOCUMENT_DR_EVENTS,),
+        ),
     )
 }
+
+# Names WattCarbon used before (and the seed's example's), still accepted on input: a form post,
+# a stored row from before the rename, a filter in a URL.
+KIND_ALIASES = {
+    "electrification_billing_metered": "electrification_eemetered",
+    "electrification": "electrification_eemetered",
+    "solar": "solar_direct",
+}
+
+
+def canonical_kind(kind: str) -> str:
+    return KIND_ALIASES.get(kind, kind)
 
 
 def kind_choices() -> list[tuple[str, str]]:
@@ -198,7 +225,7 @@ def kind_choices() -> list[tuple[str, str]]:
 
 
 def get_methodology(kind: str) -> Methodology | None:
-    return METHODOLOGIES.get(kind)
+    return METHODOLOGIES.get(canonical_kind(kind))
 
 
 def form_field(spec: FieldSpec) -> forms.Field:
@@ -259,7 +286,7 @@ def clean_values(kind: str, values: dict[str, Any]) -> dict[str, Any]:
     Returns the JSON-ready dict to store or send, with empty optional fields left out
     and defaults filled in. Raises ValidationError({field: [messages]}).
     """
-    methodology = METHODOLOGIES.get(kind)
+    methodology = get_methodology(kind)
     if methodology is None:
         raise ValidationError({"kind": [f"Unknown kind {kind!r}."]})
     cleaned: dict[str, Any] = {}

@@ -91,6 +91,9 @@ class Meter(models.Model):
     # When a worker claimed the sync: a "syncing" row whose worker died can be claimed again later.
     wattcarbon_claimed_at = models.DateTimeField(null=True, blank=True)
     wattcarbon_synced_at = models.DateTimeField(null=True, blank=True)
+    # The intent to create, saved before the POST: a marker we put in the remote meter's name.
+    # Set without an id, it means a creation may have happened: the next sync looks for it first.
+    wattcarbon_marker = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -120,7 +123,8 @@ class Device(models.Model):
     # A key of sites.methodologies.METHODOLOGIES; its own fields live in `fields`.
     kind = models.CharField(max_length=64)
     meters = models.ManyToManyField(Meter, related_name="devices", blank=True)
-    commenced_operation_date = models.DateField()
+    # Not every kind has one (demand response does not): the methodology registry says which.
+    commenced_operation_date = models.DateField(null=True, blank=True)
     owner_name = models.CharField(max_length=200, blank=True)
     utility = models.CharField(max_length=200, blank=True)
     external_registry_name = models.CharField(max_length=100, blank=True)
@@ -134,6 +138,8 @@ class Device(models.Model):
     # When a worker claimed the sync: a "syncing" row whose worker died can be claimed again later.
     wattcarbon_claimed_at = models.DateTimeField(null=True, blank=True)
     wattcarbon_synced_at = models.DateTimeField(null=True, blank=True)
+    # The intent to create, saved before the POST (the asset is found again by its customId).
+    wattcarbon_marker = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -147,3 +153,39 @@ class Device(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class DocumentStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    UPLOADING = "uploading", "Uploading"
+    UPLOADED = "uploaded", "Uploaded"
+    FAILED = "failed", "Failed"
+
+
+class DeviceDocument(models.Model):
+    """A document of a device for WattCarbon (an asset document), e.g. its demand-response
+    events. Kept here until a worker uploaded it; small files only (the form caps the size)."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="device_documents")
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="documents")
+    document_type = models.CharField(max_length=64)  # WattCarbon's document type
+    filename = models.CharField(max_length=255)
+    content = models.TextField()  # the CSV as checked (UTF-8)
+    rows = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=16, choices=DocumentStatus.choices, default=DocumentStatus.PENDING)
+    error = models.TextField(blank=True)
+    wattcarbon_id = models.CharField("WattCarbon document id", max_length=64, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    uploaded_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=DocumentStatus.values), name="device_document_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.filename

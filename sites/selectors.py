@@ -9,7 +9,7 @@ from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncDate
 
 from accounts.models import Organization
-from sites.methodologies import METHODOLOGIES
+from sites.methodologies import get_methodology
 from sites.models import Device, Meter, Site
 from vendors.models import HttpExchange, Vendor
 
@@ -120,7 +120,7 @@ def device_preflight(*, device: Device) -> Preflight | None:
     """
     from uploads.models import Reading
 
-    methodology = METHODOLOGIES.get(device.kind)
+    methodology = get_methodology(device.kind)
     if methodology is None or not methodology.meter_based:
         return None
     end, source = device.commenced_operation_date, "commenced operation date"
@@ -128,6 +128,8 @@ def device_preflight(*, device: Device) -> Preflight | None:
     if raw:
         with contextlib.suppress(ValueError):
             end, source = date.fromisoformat(str(raw)), "intervention date"
+    if end is None:
+        return None  # no date ends a baseline (demand response: its events do)
     start = end - timedelta(days=BASELINE_DAYS)
     tz = zoneinfo.ZoneInfo(device.site.timezone)
     meters = list(device.meters.order_by("name"))

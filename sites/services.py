@@ -3,9 +3,16 @@
 A sync moves `wattcarbon_status` through not_synced/failed → pending (a person asked)
 → syncing (a worker claimed the row with a conditional update) → synced or failed.
 Only these services move it, and each checks the current status first.
+
+Creation at WattCarbon is crash-safe. WattCarbon publishes no idempotency key, so the
+intent is saved before the POST (`wattcarbon_marker`), and a sync that finds an intent
+without an id knows an earlier attempt may have created the object before dying: a
+meter is looked for by the marker we put in its name (GET /meters), an asset by its
+customId when WattCarbon answers that the customId is already used. Either is adopted.
 """
 
 import logging
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -17,11 +24,12 @@ from django.utils import timezone
 from accounts.models import Organization
 from accounts.selectors import credentials_for_org
 from audit.services import audited
-from sites.methodologies import clean_values
-from sites.models import Device, Meter, MeterType, Site, SyncStatus
+from sites.documents import DocumentInvalid, check_document
+from sites.methodologies import canonical_kind, clean_values, get_methodology
+from sites.models import Device, DeviceDocument, DocumentStatus, Meter, MeterType, Site, SyncStatus
 from vendors.http import ExchangeLog, VendorUnreachable
 from vendors.models import Vendor
-from vendors.wattcarbon import VendorRejected, VendorTransient, WattCarbonClient
+from vendors.wattcarbon import EXTERNAL_REGISTRY_ID_FIELD, VendorRejected, VendorTransient, WattCarbonClient
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +120,12 @@ def _check_device_meters(site: Site, meters) -> None:
         raise ValidationError({"meters": f"These meters are not at {site}: {', '.join(m.name for m in stray)}."})
 
 
+def _check_commenced_date(kind: str, common: dict[str, Any]) -> None:
+    methodology = get_methodology(kind)
+    if methodology and methodology.commenced_date_required and not common.get("commenced_operation_date"):
+        raise ValidationError({"commenced_operation_date": f"A {methodology.label} device needs this date."})
+
+
 @audited("create", "device")
 @transaction.atomic
 def device_create(
@@ -121,6 +135,8 @@ def device_create(
     if site.organization_id != organization.pk:
         raise ValidationError({"site": "Choose a site of your organization."})
     _check_device_meters(site, meters)
+    kind = canonical_kind(kind)
+    _check_commenced_date(kind, common)
     device = Device(organization=organization, site=site, kind=kind, fields=clean_values(kind, fields), **common)
     device.full_clean()
     device.save()
@@ -135,6 +151,8 @@ def device_update(*, device: Device, kind: str, fields: dict, meters=(), **commo
     if site.organization_id != device.organization_id:
         raise ValidationError({"site": "Choose a site of your organization."})
     _check_device_meters(site, meters)
+    kind = canonical_kind(kind)
+    _check_commenced_date(kind, {"commenced_operation_date": device.commenced_operation_date, **common})
     for name, value in common.items():
         setattr(device, name, value)
     device.kind = kind
@@ -241,7 +259,12 @@ def site_location(site: Site) -> dict[str, Any]:
     )
 
 
-def meter_payload(meter: Meter) -> dict[str, Any]:
+def meter_marker_tag(marker: str) -> str:
+    """What goes into the remote meter's name: WattCarbon has no custom id for meters."""
+    return f"[portal:{marker}]"
+
+
+def meter_payload(meter: Meter, marker: str = "") -> dict[str, Any]:
     if meter.meter_type not in SYNCABLE_METER_TYPES:
         raise SyncError(
             f"WattCarbon takes electricity and gas meters only; "
@@ -251,7 +274,7 @@ def meter_payload(meter: Meter) -> dict[str, Any]:
         "apiProvider": "manual",
         "meterType": meter.meter_type,
         "location": site_location(meter.site),
-        "name": meter.name,
+        "name": f"{meter.name} {meter_marker_tag(marker)}" if marker else meter.name,
     }
 
 
@@ -261,9 +284,11 @@ def _remote_id(value: Any) -> int | str:
 
 
 def device_payload(device: Device, meter_ids: list) -> dict[str, Any]:
-    """The JSON for POST /devices: common fields, then the kind's own from the registry."""
+    """The JSON for POST /assets: common fields, then the kind's own from the registry."""
+    kind = canonical_kind(device.kind)
+    methodology = get_methodology(kind)
     try:
-        kind_values = clean_values(device.kind, device.fields)
+        kind_values = clean_values(kind, device.fields)
     except ValidationError as exc:
         raise SyncError(
             "Some of this device's fields are invalid; edit the device.",
@@ -274,9 +299,16 @@ def device_payload(device: Device, meter_ids: list) -> dict[str, Any]:
         "customId": device.custom_id,
         "location": site_location(device.site),
         "meterIds": [_remote_id(m) for m in meter_ids],
-        "commencedOperationDate": device.commenced_operation_date.isoformat(),
-        "kind": device.kind,
+        "kind": kind,
     }
+    # Sent where the kind takes one (demand response does not).
+    if methodology.commenced_date_required:
+        if device.commenced_operation_date is None:
+            raise SyncError(
+                "This device needs its commenced operation date; edit the device.",
+                {"commencedOperationDate": "Field required"},
+            )
+        payload["commencedOperationDate"] = device.commenced_operation_date.isoformat()
     if device.utility or device.site.utility:
         payload["utility"] = device.utility or device.site.utility
     if device.owner_name:
@@ -284,7 +316,7 @@ def device_payload(device: Device, meter_ids: list) -> dict[str, Any]:
     if device.external_registry_name:
         payload["externalRegistryName"] = device.external_registry_name
     if device.external_registry_id:
-        payload["externalRegistryDeviceId"] = device.external_registry_id
+        payload[EXTERNAL_REGISTRY_ID_FIELD] = device.external_registry_id
     payload.update(kind_values)
     return payload
 
@@ -302,8 +334,27 @@ def _sync_meter_remote(meter: Meter, client: WattCarbonClient) -> str:
                 ) from exc
             raise
         return meter.wattcarbon_id
-    remote_id = str(client.create_meter(meter_payload(meter)))
+    if meter.wattcarbon_marker:
+        # An earlier attempt recorded its intent and did not save an id: it may have created
+        # the meter and died before hearing the answer (or before saving it). Look first.
+        found = client.find_meter_named(meter_marker_tag(meter.wattcarbon_marker))
+        if found is not None:
+            return _save_meter_id(meter, client.id_of(found))
+        marker = meter.wattcarbon_marker
+    else:
+        marker = uuid.uuid4().hex
+    payload = meter_payload(meter, marker)
+    client.ensure_token()
+    if not meter.wattcarbon_marker:
+        # The intent, committed before the POST (autocommit: no transaction holds it back).
+        Meter.objects.filter(pk=meter.pk).update(wattcarbon_marker=marker)
+        meter.wattcarbon_marker = marker
+    return _save_meter_id(meter, client.create_meter(payload))
+
+
+def _save_meter_id(meter: Meter, remote: Any) -> str:
     # Saved at once, on its own: a crash after this point must not create a second meter.
+    remote_id = str(remote)
     Meter.objects.filter(pk=meter.pk).update(wattcarbon_id=remote_id)
     meter.wattcarbon_id = remote_id
     return remote_id
@@ -348,16 +399,16 @@ def meter_sync(*, meter_id: int) -> str | None:
 
 
 def device_sync(*, device_id: int) -> str | None:
-    """Create the device at WattCarbon, after its unsynced meters (or confirm it exists).
-    Idempotent: a device with a WattCarbon id is only read back. Raises SyncRetry on a
-    transient failure."""
+    """Create the device at WattCarbon as an asset, after its unsynced meters (or confirm it
+    exists). Idempotent: a device with a WattCarbon id is only read back, and one whose
+    creation may have happened is adopted. Raises SyncRetry on a transient failure."""
 
     def work(device: Device) -> None:
         client = _client(device.organization_id, device_id=device.pk)
         try:
             if device.wattcarbon_id:
                 try:
-                    client.get_device(device.wattcarbon_id)
+                    client.get_asset(device.wattcarbon_id)
                 except VendorRejected as exc:
                     if exc.status == 404:
                         Device.objects.filter(pk=device.pk).update(wattcarbon_id="")
@@ -368,12 +419,42 @@ def device_sync(*, device_id: int) -> str | None:
                     raise
                 return
             meter_ids = [_device_meter_id(meter) for meter in device.meters.select_related("site").order_by("pk")]
-            remote_id = str(client.create_device(device_payload(device, meter_ids)))
+            remote_id = str(_create_asset(device, device_payload(device, meter_ids), client))
             Device.objects.filter(pk=device.pk).update(wattcarbon_id=remote_id)
         finally:
             client.log.flush()
 
     return _run(Device, device_id, work)
+
+
+def _create_asset(device: Device, payload: dict[str, Any], client: WattCarbonClient) -> Any:
+    """POST the asset, its intent saved first. "customId already used" after an earlier
+    attempt that may have created it: find that asset and adopt it if it is the one we sent."""
+    earlier_attempt = bool(device.wattcarbon_marker)
+    client.ensure_token()
+    if not earlier_attempt:
+        marker = uuid.uuid4().hex
+        Device.objects.filter(pk=device.pk).update(wattcarbon_marker=marker)
+        device.wattcarbon_marker = marker
+    try:
+        return client.create_asset(payload)
+    except VendorRejected as exc:
+        if not (earlier_attempt and client.is_custom_id_taken(exc)):
+            raise
+        found = client.find_asset_by_custom_id(device.custom_id)
+        if found is None:
+            raise
+        same = found.get("kind") == payload["kind"] and sorted(map(str, found.get("meterIds") or [])) == sorted(
+            map(str, payload["meterIds"])
+        )
+        if not same:
+            raise VendorRejected(
+                exc.status,
+                f"{exc.message} (asset {found.get('id')} has this custom id but another kind or other meters: "
+                "it is not ours to adopt)",
+            ) from exc
+        logger.info("Adopted WattCarbon asset %s for device %s after an interrupted creation", found["id"], device.pk)
+        return client.id_of(found)
 
 
 def _device_meter_id(meter: Meter) -> str:
@@ -391,3 +472,66 @@ def _device_meter_id(meter: Meter) -> str:
     if status != SyncStatus.SYNCED:
         raise SyncError(f"Meter {meter.name} could not be synced: {meter.wattcarbon_error}")
     return meter.wattcarbon_id
+
+
+# ----- Asset documents (e.g. demand-response events) -----------------------------------------
+
+
+def device_document_create(*, device: Device, document_type: str, filename: str, raw: bytes) -> DeviceDocument:
+    """Check a document of a synced device and queue its upload to WattCarbon."""
+    from sites.tasks import device_document_upload
+
+    methodology = get_methodology(device.kind)
+    if methodology is None or document_type not in methodology.documents:
+        raise ValidationError({"file": f"A {device.kind} device takes no {document_type} document."})
+    if not device.wattcarbon_id:
+        raise ValidationError({"file": "Sync the device to WattCarbon first: the document belongs to its asset."})
+    try:
+        content, rows = check_document(document_type, raw)
+    except DocumentInvalid as exc:
+        raise ValidationError({"file": exc.messages}) from None
+    document = DeviceDocument.objects.create(
+        organization_id=device.organization_id,
+        device=device,
+        document_type=document_type,
+        filename=filename[:255] or f"{document_type}.csv",
+        content=content,
+        rows=rows,
+    )
+    transaction.on_commit(lambda: device_document_upload.delay(document.pk))
+    return document
+
+
+def device_document_upload(*, document_id: int) -> str | None:
+    """Upload one document to its device's asset. Claims the row first (pending → uploading);
+    returns the new status, None if it was not claimable. Raises SyncRetry on a transient failure."""
+    stale = timezone.now() - STALE_CLAIM
+    claimable = Q(status=DocumentStatus.PENDING) | Q(status=DocumentStatus.UPLOADING, claimed_at__lt=stale)
+    if not DeviceDocument.objects.filter(claimable, pk=document_id).update(
+        status=DocumentStatus.UPLOADING, claimed_at=timezone.now()
+    ):
+        return None
+    document = DeviceDocument.objects.select_related("device").get(pk=document_id)
+    mine = DeviceDocument.objects.filter(pk=document_id, status=DocumentStatus.UPLOADING)
+    client = _client(document.organization_id, device_id=document.device_id)
+    try:
+        answer = client.upload_asset_document(
+            document.device.wattcarbon_id, document.document_type, document.content.encode(), document.filename
+        )
+    except VendorRejected as exc:
+        mine.update(status=DocumentStatus.FAILED, error=str(exc)[:2000])
+        return DocumentStatus.FAILED
+    except (VendorTransient, VendorUnreachable) as exc:
+        mine.update(status=DocumentStatus.PENDING, error=f"Retrying: {exc}"[:2000])
+        raise SyncRetry(str(exc), getattr(exc, "retry_after", None)) from exc
+    finally:
+        client.log.flush()
+    remote = answer.get("id", "") if isinstance(answer, dict) else ""
+    mine.update(status=DocumentStatus.UPLOADED, error="", wattcarbon_id=str(remote)[:64], uploaded_at=timezone.now())
+    return DocumentStatus.UPLOADED
+
+
+def document_mark_failed(*, document_id: int, message: str) -> None:
+    DeviceDocument.objects.filter(
+        pk=document_id, status__in=[DocumentStatus.PENDING, DocumentStatus.UPLOADING]
+    ).update(status=DocumentStatus.FAILED, error=message[:2000])

@@ -49,3 +49,17 @@ def meter_sync(self, meter_id: int) -> str | None:
 @shared_task(**TASK_OPTIONS)
 def device_sync(self, device_id: int) -> str | None:
     return _sync(self, Device, lambda pk: services.device_sync(device_id=pk), device_id)
+
+
+@shared_task(**TASK_OPTIONS)
+def device_document_upload(self, document_id: int) -> str | None:
+    try:
+        return services.device_document_upload(document_id=document_id)
+    except services.SyncRetry as exc:
+        if self.request.retries >= self.max_retries:
+            services.document_mark_failed(
+                document_id=document_id,
+                message=f"Gave up after {self.request.retries + 1} attempts: {exc.message}",
+            )
+            return "failed"
+        raise self.retry(countdown=backoff_seconds(self.request.retries, exc.retry_after)) from None

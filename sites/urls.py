@@ -23,4 +23,5 @@ urlpatterns = [
     path("devices/<int:pk>/edit/", views.device_edit, name="device_edit"),
     path("devices/<int:pk>/delete/", views.device_delete, name="device_delete"),
     path("devices/<int:pk>/sync/", views.device_sync, name="device_sync"),
+    path("devices/<int:pk>/documents/", views.device_document_upload, name="device_document_upload"),
 ]

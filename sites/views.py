@@ -16,15 +16,17 @@ from django.views.decorators.http import require_POST
 from accounts.models import Role
 from accounts.permissions import current_org_or_404, membership_for, object_or_404
 from sites import selectors, services
+from sites.documents import DOCUMENT_FORMATS, MAX_DOCUMENT_BYTES
 from sites.forms import (
     COMMON_TIMEZONES,
     METER_TYPE_FILTER,
     SYNC_STATUS_FILTER,
+    DeviceDocumentForm,
     DeviceForm,
     MeterForm,
     SiteForm,
 )
-from sites.methodologies import METHODOLOGIES, kind_choices
+from sites.methodologies import METHODOLOGIES, canonical_kind, get_methodology, kind_choices
 from sites.models import Device, Meter, Site
 
 PAGE_SIZE = 25
@@ -207,7 +209,7 @@ def device_list(request: HttpRequest) -> HttpResponse:
     org = current_org_or_404(request)
     f = _filters(request, "q", "site", "kind", "status")
     qs = selectors.devices_for_org(
-        organization=org, search=f["q"], site_id=f["site"], kind=f["kind"], status=f["status"]
+        organization=org, search=f["q"], site_id=f["site"], kind=canonical_kind(f["kind"]), status=f["status"]
     )
     context = {
         "page": _page(request, qs),
@@ -222,7 +224,7 @@ def device_list(request: HttpRequest) -> HttpResponse:
 
 def device_detail(request: HttpRequest, pk: int) -> HttpResponse:
     device = object_or_404(request, Device.objects.select_related("site"), pk=pk)
-    methodology = METHODOLOGIES.get(device.kind)
+    methodology = get_methodology(device.kind)
     vendor_errors = dict(device.wattcarbon_field_errors or {})
     kind_rows = []
     if methodology is not None:
@@ -241,6 +243,8 @@ def device_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "preflight": selectors.device_preflight(device=device),
         "exchanges": selectors.exchanges_for(device=device),
         "can_change": _can_change(request, device),
+        "document_formats": [DOCUMENT_FORMATS[t] for t in (methodology.documents if methodology else ())],
+        "documents": device.documents.all()[:20],
     }
     return render(request, "sites/device_detail.html", context)
 
@@ -318,3 +322,31 @@ def device_delete(request: HttpRequest, pk: int) -> HttpResponse:
 def device_sync(request: HttpRequest, pk: int) -> HttpResponse:
     device = object_or_404(request, Device.objects.all(), change=True, pk=pk)
     return _sync_queued(request, device, queued=services.device_sync_request(device=device), what="device")
+
+
+@require_POST
+def device_document_upload(request: HttpRequest, pk: int) -> HttpResponse:
+    """Upload a document of the device's WattCarbon asset (e.g. demand-response events)."""
+    device = object_or_404(request, Device.objects.all(), change=True, pk=pk)
+    form = DeviceDocumentForm(request.POST, request.FILES)
+    if not form.is_valid():
+        messages.error(request, "Choose a CSV file to upload.")
+        return redirect("sites:device_detail", pk=device.pk)
+    upload = form.cleaned_data["file"]
+    try:
+        services.device_document_create(
+            device=device,
+            document_type=form.cleaned_data["document_type"],
+            filename=upload.name,
+            raw=upload.read(MAX_DOCUMENT_READ),
+        )
+    except ValidationError as exc:
+        for message in exc.messages:
+            messages.error(request, message)
+    else:
+        messages.success(request, f"{upload.name} queued for WattCarbon.")
+    return redirect("sites:device_detail", pk=device.pk)
+
+
+# One byte more than the service takes, so it can say the file is too large.
+MAX_DOCUMENT_READ = MAX_DOCUMENT_BYTES + 1

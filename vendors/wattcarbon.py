@@ -181,6 +181,11 @@ class WattCarbonClient:
     def _token(self) -> str:
         return self._cached_token() or self._authenticate()
 
+    def ensure_token(self) -> None:
+        """Have a token now: a caller that records an intent just before a POST gets the
+        token's own failures out of the way first."""
+        self._token()
+
     def _drop_token(self, token: str) -> None:
         # Only the token that failed: another worker may have stored a fresh one meanwhile.
         if self._cached_token() in (token, None):
@@ -224,7 +229,7 @@ class WattCarbonClient:
         raise VendorRejected(status, message, field_errors_from(body))
 
     @staticmethod
-    def _id_of(body: Any) -> Any:
+    def id_of(body: Any) -> Any:
         if not isinstance(body, dict) or body.get(RESPONSE_ID_FIELD) in (None, ""):
             raise VendorRejected(None, "WattCarbon's answer had no id.")
         return body[RESPONSE_ID_FIELD]
@@ -232,11 +237,11 @@ class WattCarbonClient:
     # ----- operations ------------------------------------------------------------------------
     def create_meter(self, payload: dict[str, Any]) -> Any:
         """Create a meter; returns WattCarbon's id for it."""
-        return self._id_of(self._request("POST", METERS_PATH, json=payload))
+        return self.id_of(self._request("POST", METERS_PATH, json=payload))
 
     def create_asset(self, payload: dict[str, Any]) -> Any:
         """Create an asset (the seed's "device"); returns WattCarbon's id for it."""
-        return self._id_of(self._request("POST", ASSETS_PATH, json=payload))
+        return self.id_of(self._request("POST", ASSETS_PATH, json=payload))
 
     def get_meter(self, meter_id: Any) -> dict[str, Any]:
         return self._request("GET", METER_PATH.format(id=meter_id))

@@ -4,16 +4,22 @@ Units call the task (task.apply runs it here, retries included, without a broker
 one test goes through a real worker process.
 """
 
+import importlib
 import time
+import uuid
+from datetime import date
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from sites import services
 from sites.models import Device, Meter, SyncStatus
 from sites.tasks import backoff_seconds, device_sync, meter_sync
 from tests import factories
+from vendors.http import ExchangeLog
 from vendors.models import HttpExchange
+from vendors.wattcarbon import WattCarbonClient
 
 
 @pytest.fixture
@@ -50,7 +56,9 @@ def test_it_creates_a_meter_at_wattcarbon(vendor_credentials, meter, wattcarbon_
     meter = sync_meter(meter)
     assert meter.wattcarbon_status == SyncStatus.SYNCED and meter.wattcarbon_synced_at
     remote = wattcarbon_sim.state()["meters"][meter.wattcarbon_id]
-    assert remote["meterType"] == "electricity" and remote["name"] == "Main meter"
+    # Our marker rides in the name: a sync after a crash finds the meter by it.
+    assert meter.wattcarbon_marker
+    assert remote["meterType"] == "electricity" and remote["name"] == f"Main meter [portal:{meter.wattcarbon_marker}]"
     assert remote["location"] == {
         "street": "606 Ellis St",
         "city": "San Francisco",
@@ -97,10 +105,11 @@ def test_it_does_nothing_for_a_row_it_cannot_claim(vendor_credentials, meter):
     [
         ("solar_direct", {"nameplateCapacityKw": 1500.5, "eiaPlantId": "60123", "inverterDataSource": "enphase"}),
         ("storage_direct", {"nameplatePowerKw": 5, "energyCapacityKwh": 13.5}),
-        ("electrification_billing_metered", {"areaSqft": 1800, "previousFuel": "natural_gas",
+        ("electrification_eemetered", {"areaSqft": 1800, "previousFuel": "natural_gas",
          "buildingType": "single_family_attached", "replacesFurnace": True, "heatPumpHspf": 9.5}),
         ("energy_efficiency_eemetered", {"interventionDate": "2024-03-01"}),
         ("tracking_building", {"buildingType": "office", "interventionDate": "2024-03-01"}),
+        ("demand_response_eemetered", {}),
     ],
 )  # fmt: skip
 def test_it_creates_a_device_of_every_kind_after_its_meters(
@@ -117,12 +126,14 @@ def test_it_creates_a_device_of_every_kind_after_its_meters(
     assert remote["kind"] == kind
     assert remote["meterIds"] == [int(meter.wattcarbon_id)]
     assert remote["customId"] == f"C-{kind}" and remote["deviceOwner"] == {"name": "Person Person"}
-    assert remote["commencedOperationDate"] == "2022-08-01" and remote["utility"] == "PG&E"
+    assert remote["utility"] == "PG&E"
+    # Demand response takes no commenced operation date; every other kind sends it.
+    assert remote.get("commencedOperationDate") == (None if kind == "demand_response_eemetered" else "2022-08-01")
     for key, value in fields.items():
         assert remote[key] == value or float(remote[key]) == float(value)
     # The meter's exchange is logged against the meter, the device's against the device.
     assert HttpExchange.objects.filter(meter=meter, url__endswith="/meters").exists()
-    assert HttpExchange.objects.filter(device=device, url__endswith="/devices", status_code=201).exists()
+    assert HttpExchange.objects.filter(device=device, url__endswith="/assets", status_code=201).exists()
 
 
 def test_it_stores_wattcarbon_field_errors_and_shows_them(vendor_credentials, site, owner_client, monkeypatch):
@@ -276,3 +287,123 @@ def test_it_syncs_a_device_through_a_real_worker(celery_worker, vendor_credentia
     assert meter.wattcarbon_status == SyncStatus.SYNCED
     assert wattcarbon_sim.state()["devices"][device.wattcarbon_id]["meterIds"] == [int(meter.wattcarbon_id)]
     assert HttpExchange.objects.filter(status_code=503).count() == 1
+
+
+# ----- Today's WattCarbon: assets, kinds and their old names -----------------------------------
+
+
+def test_it_sends_the_external_registry_id_under_todays_name(vendor_credentials, site, meter, wattcarbon_sim):
+    device = sync_device(
+        factories.make_device(site, meters=[meter], external_registry_name="GATS", external_registry_id="NON1234")
+    )
+    remote = wattcarbon_sim.state()["devices"][device.wattcarbon_id]
+    assert remote["externalRegistryAssetId"] == "NON1234" and remote["externalRegistryName"] == "GATS"
+    assert HttpExchange.objects.filter(device=device, method="POST", url__endswith="/assets").count() == 1
+    assert not HttpExchange.objects.filter(url__contains="/devices").exists()
+
+
+@pytest.mark.parametrize("old", ["electrification_billing_metered", "electrification"])
+def test_it_takes_the_old_electrification_names_and_stores_todays(org, site, meter, old):
+    fields = {"areaSqft": 1800, "previousFuel": "natural_gas", "buildingType": "office"}
+    device = services.device_create(
+        organization=org, site=site, kind=old, fields=fields, meters=[meter], name="HP", custom_id="HP-1",
+        commenced_operation_date=date(2023, 1, 1),
+    )  # fmt: skip
+    assert device.kind == "electrification_eemetered"
+    assert device.fields["effectiveUsefulLifeYears"] == 15  # the registry's default: the kind was found
+
+
+def test_the_migration_renames_stored_electrification_devices(site, meter):
+    from django.apps import apps
+
+    migration = importlib.import_module("sites.migrations.0003_wattcarbon_assets")
+    device = factories.make_device(site, kind="electrification_eemetered", fields={}, meters=[meter])
+    other = factories.make_device(site, kind="solar_direct")
+    Device.objects.filter(pk=device.pk).update(kind="electrification_billing_metered")
+    migration.rename_kinds(apps, None)
+    device.refresh_from_db()
+    other.refresh_from_db()
+    assert (device.kind, other.kind) == ("electrification_eemetered", "solar_direct")
+
+
+def test_a_demand_response_device_needs_no_commenced_date_but_others_do(org, site, meter):
+    common = {"organization": org, "site": site, "meters": [meter], "commenced_operation_date": None}
+    device = services.device_create(kind="demand_response_eemetered", fields={}, name="DR", custom_id="DR-1", **common)
+    assert device.commenced_operation_date is None
+    with pytest.raises(ValidationError) as exc:
+        services.device_create(kind="tracking_building", fields={"buildingType": "office"}, name="TB",
+                               custom_id="TB-1", **common)  # fmt: skip
+    assert "commenced_operation_date" in exc.value.message_dict
+
+
+# ----- Crash-safe creation ----------------------------------------------------------------------
+
+
+def _remote_client(org):
+    return WattCarbonClient(org.credentials, ExchangeLog(organization_id=org.pk, vendor="wattcarbon"))
+
+
+def test_it_records_the_intent_and_finds_nothing_to_adopt_when_the_post_never_arrived(
+    vendor_credentials, meter, wattcarbon_sim
+):
+    # The create is dropped before the simulator touches anything.
+    _remote_client(meter.organization)._token()  # a token first, so the drop hits the create
+    wattcarbon_sim.faults(fail_next=["drop"])
+    meter = sync_meter(meter)
+    assert meter.wattcarbon_status == SyncStatus.SYNCED
+    calls = list(HttpExchange.objects.filter(meter=meter).order_by("id").values_list("method", "status_code"))
+    # POST (no answer; the marker was saved before it), then the retry looks before posting again.
+    assert calls == [("POST", None), ("GET", 200), ("POST", 201)]
+    [remote] = wattcarbon_sim.state()["meters"].values()
+    assert remote["name"] == f"Main meter [portal:{meter.wattcarbon_marker}]"
+
+
+def test_it_adopts_a_meter_an_interrupted_attempt_created(vendor_credentials, meter, wattcarbon_sim):
+    # As a worker that died after WattCarbon created the meter, before our save: the marker
+    # was saved, the meter exists remotely under it, the id is not saved.
+    marker = uuid.uuid4().hex
+    Meter.objects.filter(pk=meter.pk).update(wattcarbon_marker=marker)
+    created = _remote_client(meter.organization).create_meter(
+        {**services.meter_payload(meter, marker), "name": f"Main meter [portal:{marker}]"}
+    )
+    _remote_client(meter.organization).create_meter(services.meter_payload(meter, uuid.uuid4().hex))  # not ours
+    meter = sync_meter(meter)
+    assert meter.wattcarbon_status == SyncStatus.SYNCED and meter.wattcarbon_id == str(created)
+    assert len(wattcarbon_sim.state()["meters"]) == 2  # nothing created by the sync
+    assert not HttpExchange.objects.filter(meter=meter, method="POST").exists()
+
+
+def _remote_asset(org, device, meter_ids, **extra):
+    return _remote_client(org).create_asset({**services.device_payload(device, meter_ids), **extra})
+
+
+def test_it_adopts_an_asset_an_interrupted_attempt_created(vendor_credentials, site, meter, wattcarbon_sim):
+    meter = sync_meter(meter)
+    device = factories.make_device(site, meters=[meter], custom_id="SP-9")
+    Device.objects.filter(pk=device.pk).update(wattcarbon_marker=uuid.uuid4().hex)  # the intent, saved
+    created = _remote_asset(site.organization, device, [meter.wattcarbon_id])
+    device = sync_device(device)
+    assert device.wattcarbon_status == SyncStatus.SYNCED, device.wattcarbon_error
+    assert device.wattcarbon_id == str(created)
+    assert len(wattcarbon_sim.state()["devices"]) == 1
+    calls = list(HttpExchange.objects.filter(device=device).order_by("id").values_list("method", "status_code"))
+    assert calls == [("POST", 409), ("GET", 200)]
+
+
+def test_it_does_not_adopt_an_asset_that_is_not_the_one_it_sent(vendor_credentials, site, meter, wattcarbon_sim):
+    meter = sync_meter(meter)
+    device = factories.make_device(site, meters=[meter], custom_id="SP-9")
+    Device.objects.filter(pk=device.pk).update(wattcarbon_marker=uuid.uuid4().hex)
+    _remote_asset(site.organization, device, [], kind="storage_direct", nameplatePowerKw=5, energyCapacityKwh=9)
+    device = sync_device(device)
+    assert device.wattcarbon_status == SyncStatus.FAILED and not device.wattcarbon_id
+    assert "not ours to adopt" in device.wattcarbon_error
+
+
+def test_a_first_attempt_never_adopts_a_custom_id_used_elsewhere(vendor_credentials, site, meter, wattcarbon_sim):
+    meter = sync_meter(meter)
+    device = factories.make_device(site, meters=[meter], custom_id="SP-9")
+    _remote_asset(site.organization, device, [meter.wattcarbon_id])  # the same asset, made by another tool
+    device = sync_device(device)
+    assert device.wattcarbon_status == SyncStatus.FAILED and "409" in device.wattcarbon_error
+    assert not HttpExchange.objects.filter(device=device, method="GET").exists()

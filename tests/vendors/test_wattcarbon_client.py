@@ -1,9 +1,12 @@
 """The WattCarbon client against the simulator, over real HTTP."""
 
+import base64
 import time
 
 import pytest
+from django.conf import settings
 from django.core.cache import cache
+from django.db import connection
 
 from vendors.http import ExchangeLog, VendorUnreachable
 from vendors.models import HttpExchange
@@ -58,13 +61,14 @@ def test_it_creates_and_reads_back_a_meter(client_, wattcarbon_sim):
         ("solar_direct", {"nameplateCapacityKw": 123, "inverterDataSource": "enphase"}, False),
         ("storage_direct", {"nameplatePowerKw": 5, "energyCapacityKwh": 13.5}, False),
         (
-            "electrification_billing_metered",
+            "electrification_eemetered",
             {"areaSqft": 1800, "previousFuel": "natural_gas", "buildingType": "single_family_detached",
              "replacesFurnace": True, "effectiveUsefulLifeYears": 15},
             True,
         ),
         ("energy_efficiency_eemetered", {"interventionDate": "2023-01-15"}, True),
         ("tracking_building", {"buildingType": "office"}, True),
+        ("demand_response_eemetered", {}, True),
     ],
 )  # fmt: skip
 def test_it_creates_a_device_of_every_kind(client_, kind, fields, needs_meter):
@@ -72,8 +76,8 @@ def test_it_creates_a_device_of_every_kind(client_, kind, fields, needs_meter):
     payload = device_payload(meter_id, kind=kind, customId=f"C-{kind}")
     payload.pop("nameplateCapacityKw")
     payload.update(fields)
-    device_id = client_.create_device(payload)
-    remote = client_.get_device(device_id)
+    device_id = client_.create_asset(payload)
+    remote = client_.get_asset(device_id)
     assert remote["kind"] == kind
     assert remote["meterIds"] == [meter_id]
 
@@ -119,16 +123,16 @@ def test_it_maps_a_422_to_field_errors(client_):
     del payload["nameplateCapacityKw"]
     del payload["location"]
     with pytest.raises(VendorRejected) as exc:
-        client_.create_device(payload)
+        client_.create_asset(payload)
     assert exc.value.status == 422
     assert exc.value.field_errors == {"location": "Field required", "nameplateCapacityKw": "Field required"}
 
 
 def test_it_reports_a_duplicate_custom_id(client_):
     meter_id = client_.create_meter(METER)
-    client_.create_device(device_payload(meter_id))
+    client_.create_asset(device_payload(meter_id))
     with pytest.raises(VendorRejected) as exc:
-        client_.create_device(device_payload(meter_id))
+        client_.create_asset(device_payload(meter_id))
     assert 400 <= exc.value.status < 500
     assert "SP123" in exc.value.message
 
@@ -169,7 +173,7 @@ def test_it_uploads_intervals_and_bills(client_, wattcarbon_sim):
 
 def test_it_records_every_exchange_without_secrets(client_, vendor_credentials, wattcarbon_sim):
     client_.create_meter(METER)
-    token = cache.get(client_._token_key)
+    token = client_._cached_token()
     assert token
     rows = list(HttpExchange.objects.values("url", "error", "method"))
     assert len(rows) == 2
@@ -190,3 +194,76 @@ def test_it_parses_fastapi_detail_into_fields():
         "__all__": "Field required",
     }
     assert field_errors_from({"detail": "Not authenticated"}) == {}
+
+
+def _raw_cache_values() -> list[bytes]:
+    """What the cache backend itself holds for this run's keys, bytes as stored."""
+    backend = settings.CACHES["default"]["BACKEND"]
+    prefix = settings.CACHES["default"]["KEY_PREFIX"]
+    if backend.endswith("RedisCache"):
+        redis = cache._cache.get_client(write=True)
+        return [redis.get(key) or b"" for key in redis.scan_iter(f"{prefix}:*", count=1000)]
+    if backend.endswith("DatabaseCache"):
+        table = connection.ops.quote_name(settings.CACHES["default"]["LOCATION"])
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT value FROM {table}")  # noqa: S608 - the name comes from settings
+            return [base64.b64decode(row[0]) for row in cursor.fetchall()]
+    if backend.endswith("LocMemCache"):
+        return [bytes(v) for v in cache._cache.values()]
+    raise AssertionError(f"no way to read {backend} raw")
+
+
+def test_it_keeps_no_bearer_token_in_clear_in_the_cache(client_, wattcarbon_sim):
+    client_.create_meter(METER)
+    token = client_._cached_token()
+    assert token and wattcarbon_sim.state()["tokens"] == 1
+    raw = _raw_cache_values()
+    assert raw, "the token is cached (shared by the workers)"
+    assert not any(token.encode() in value for value in raw)
+    # And the cached form is what the client uses: a second client makes no token request.
+    client_.log.flush()
+    other = WattCarbonClient(client_.credentials, ExchangeLog(organization_id=client_.credentials.organization_id,
+                                                              vendor="wattcarbon", batch_size=1))  # fmt: skip
+    other.create_meter(METER)
+    assert HttpExchange.objects.filter(url__endswith="/auth/token").count() == 1
+
+
+def test_a_token_cached_under_another_key_is_replaced(client_, settings):
+    client_.create_meter(METER)
+    settings.FIELD_ENCRYPTION_KEY = "J6S6f3dvl0yNxqJCZy6QKNXmzW4xwbLvY0nzMk0fAqs="  # a rotated key
+    assert client_._cached_token() is None
+    client_.create_meter(METER)  # authenticates anew instead of failing
+    assert HttpExchange.objects.filter(url__endswith="/auth/token").count() == 2
+
+
+def test_it_finds_meters_by_marker_and_assets_by_custom_id(client_):
+    ours = client_.create_meter({**METER, "name": "Main [portal:abc123]"})
+    client_.create_meter({**METER, "name": "Main [portal:zzz999]"})
+    assert client_.find_meter_named("[portal:abc123]")["id"] == ours
+    assert client_.find_meter_named("[portal:nope]") is None
+    asset_id = client_.create_asset(device_payload(ours))
+    assert client_.find_asset_by_custom_id("SP123")["id"] == asset_id
+    assert client_.find_asset_by_custom_id("SP124") is None
+    with pytest.raises(VendorRejected) as exc:
+        client_.create_asset(device_payload(ours))
+    assert client_.is_custom_id_taken(exc.value)
+
+
+def test_it_uploads_an_asset_document(client_, wattcarbon_sim):
+    meter_id = client_.create_meter(METER)
+    payload = device_payload(meter_id, kind="demand_response_eemetered", customId="DR-1")
+    for key in ("nameplateCapacityKw", "commencedOperationDate", "deviceOwner"):
+        payload.pop(key)
+    asset_id = client_.create_asset(payload)
+    events = b"Event Start Time,Event End Time\n2021-01-01 17:00:00-05:00,2021-01-01 19:00:00-05:00\n"
+    answer = client_.upload_asset_document(asset_id, "demand_response_events", events, "events.csv")
+    assert answer["rowCount"] == 1
+    [document] = wattcarbon_sim.documents(asset_id)
+    assert document["type"] == "demand_response_events" and document["filename"] == "events.csv"
+
+
+def test_a_bill_of_unusual_length_is_taken_with_a_warning(client_, wattcarbon_sim):
+    meter_id = client_.create_meter(METER)
+    answer = client_.upload_bills(meter_id, b"start_date,end_date,energy_kwh\n2024-01-01,2024-01-11,90\n")
+    assert answer["received"] == 1 and "10 days" in answer["warnings"][0]
+    assert len(wattcarbon_sim.bills(meter_id)) == 1
