@@ -532,6 +532,6 @@ def device_document_upload(*, document_id: int) -> str | None:
 
 
 def document_mark_failed(*, document_id: int, message: str) -> None:
-    DeviceDocument.objects.filter(
-        pk=document_id, status__in=[DocumentStatus.PENDING, DocumentStatus.UPLOADING]
-    ).update(status=DocumentStatus.FAILED, error=message[:2000])
+    DeviceDocument.objects.filter(pk=document_id, status__in=[DocumentStatus.PENDING, DocumentStatus.UPLOADING]).update(
+        status=DocumentStatus.FAILED, error=message[:2000]
+    )
