@@ -12,23 +12,33 @@ from sites.methodologies import METHODOLOGIES, FieldSpec, Methodology, clean_val
 EXPECTED_KINDS = {
     "solar_direct",
     "storage_direct",
-    "electrification_billing_metered",
+    "electrification_eemetered",
     "energy_efficiency_eemetered",
     "tracking_building",
+    "demand_response_eemetered",
 }
 
 
-def test_it_lists_the_five_kinds_with_labels_and_fields():
+def test_it_lists_the_six_kinds_with_labels_and_fields():
     assert set(METHODOLOGIES) == EXPECTED_KINDS
     for m in METHODOLOGIES.values():
-        assert m.label and m.description and m.fields
+        # Demand response has no fields of its own (its events are a document).
+        assert m.label and m.description and (m.fields or m.documents)
     assert METHODOLOGIES["energy_efficiency_eemetered"].meter_based
     assert not METHODOLOGIES["solar_direct"].meter_based
+    assert not METHODOLOGIES["demand_response_eemetered"].commenced_date_required
+    assert METHODOLOGIES["demand_response_eemetered"].documents == ("demand_response_events",)
+
+
+@pytest.mark.parametrize("old", ["electrification_billing_metered", "electrification"])
+def test_the_old_electrification_names_find_todays_kind(old):
+    assert methodologies.get_methodology(old).kind == "electrification_eemetered"
+    assert methodologies.canonical_kind(old) == "electrification_eemetered"
 
 
 def test_it_cleans_values_into_json_ready_types():
     values = clean_values(
-        "electrification_billing_metered",
+        "electrification_eemetered",
         {"areaSqft": "1800.5", "previousFuel": "propane", "buildingType": "office", "replacesFurnace": "on"},
     )
     assert values == {

@@ -287,7 +287,7 @@ def test_it_requires_a_meter_for_meter_based_kinds(owner_client, site):
     "kind,fields",
     [
         ("storage_direct", {"nameplatePowerKw": "5", "energyCapacityKwh": "13.5"}),
-        ("electrification_billing_metered", {"areaSqft": "1500", "previousFuel": "natural_gas",
+        ("electrification_eemetered", {"areaSqft": "1500", "previousFuel": "natural_gas",
                                              "buildingType": "single_family_attached", "coldClimate": "on"}),
         ("energy_efficiency_eemetered", {"interventionDate": "2024-01-01"}),
         ("tracking_building", {"buildingType": "office"}),
@@ -365,3 +365,27 @@ def test_it_shows_vendor_field_errors_next_to_the_fields(owner_client, device):
     block = html.split('id="kind-field-nameplateCapacityKw"', 1)[1].split("</dd>", 1)[0]
     assert "Field required" in block
     assert "Location: Value error, bad" in html
+
+
+def test_it_creates_a_demand_response_device_without_a_commenced_date(owner_client, site, meter):
+    data = device_post(site, [meter], kind="demand_response_eemetered", custom_id="DR-1", commenced_operation_date="")
+    assert owner_client.post(reverse("sites:device_create"), data).status_code == 302
+    device = Device.objects.get(custom_id="DR-1")
+    assert device.kind == "demand_response_eemetered" and device.commenced_operation_date is None
+    assert device.fields == {}  # the solar fields posted along are not its own
+    page = owner_client.get(reverse("sites:device_detail", args=[device.pk])).content.decode()
+    assert "Demand response (EEmeter)" in page
+
+
+def test_other_kinds_still_need_a_commenced_date(owner_client, site):
+    response = owner_client.post(reverse("sites:device_create"), device_post(site, commenced_operation_date=""))
+    assert response.status_code == 200
+    assert "needs this date" in " ".join(response.context["form"].errors["commenced_operation_date"])
+    assert not Device.objects.exists()
+
+
+def test_a_kind_posted_under_its_old_name_is_stored_under_todays(owner_client, site, meter):
+    data = device_post(site, [meter], kind="electrification_billing_metered", custom_id="HP-1",
+                       areaSqft="1500", previousFuel="natural_gas", buildingType="office")  # fmt: skip
+    assert owner_client.post(reverse("sites:device_create"), data).status_code == 302
+    assert Device.objects.get(custom_id="HP-1").kind == "electrification_eemetered"
