@@ -183,6 +183,10 @@ class DeviceForm(forms.Form):
         **kwargs,
     ):
         initial = dict(initial or {})
+        if data is not None and canonical_kind(data.get("kind") or "") != (data.get("kind") or ""):
+            # A kind under its old name (a bookmarked form, another tool posting): today's name.
+            data = data.copy()
+            data["kind"] = canonical_kind(data["kind"])
         if instance is not None:
             base = {name: getattr(instance, name) for name in self.COMMON_FIELDS if name != "meters"}
             base.update(
