@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from sites.models import Device, Meter, Site
+from sites.models import Device, DeviceDocument, Meter, Site
 
 
 @admin.register(Site)
@@ -24,3 +24,10 @@ class DeviceAdmin(admin.ModelAdmin):
     list_filter = ["kind", "wattcarbon_status", "organization"]
     search_fields = ["name", "custom_id", "wattcarbon_id"]
     filter_horizontal = ["meters"]
+
+
+@admin.register(DeviceDocument)
+class DeviceDocumentAdmin(admin.ModelAdmin):
+    list_display = ["filename", "device", "document_type", "rows", "status", "uploaded_at"]
+    list_filter = ["document_type", "status", "organization"]
+    search_fields = ["filename", "device__name", "device__custom_id"]

@@ -505,3 +505,10 @@ def test_it_keeps_one_connection_alive(wattcarbon: SimulatorProcess):
         after = session.get(wattcarbon.url + "/_sim/state").json()
     assert after["connections"] == before
     assert after["requests"] == 100
+
+
+@pytest.mark.parametrize("bad", [-1, "soon", True])
+def test_it_refuses_a_bad_hold(wattcarbon: SimulatorProcess, bad):
+    resp = requests.post(wattcarbon.url + "/_sim/faults", json={"hold_created_ms": bad}, timeout=5)
+    assert resp.status_code == 400 and "hold_created_ms" in resp.text
+    assert requests.get(wattcarbon.url + "/_sim/faults", timeout=5).json()["hold_created_ms"] == 0
