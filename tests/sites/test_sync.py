@@ -10,6 +10,7 @@ import uuid
 from datetime import date
 
 import pytest
+import requests
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
@@ -17,6 +18,7 @@ from sites import services
 from sites.models import Device, Meter, SyncStatus
 from sites.tasks import backoff_seconds, device_sync, meter_sync
 from tests import factories
+from tests.cachepeek import raw_cache_values
 from vendors.http import ExchangeLog
 from vendors.models import HttpExchange
 from vendors.wattcarbon import WattCarbonClient
@@ -287,6 +289,11 @@ def test_it_syncs_a_device_through_a_real_worker(celery_worker, vendor_credentia
     assert meter.wattcarbon_status == SyncStatus.SYNCED
     assert wattcarbon_sim.state()["devices"][device.wattcarbon_id]["meterIds"] == [int(meter.wattcarbon_id)]
     assert HttpExchange.objects.filter(status_code=503).count() == 1
+    # The worker left its bearer token in the shared cache for the next task, encrypted only.
+    token = _remote_client(device.organization)._cached_token()
+    answer = requests.get(wattcarbon_sim.url + "/meters", headers={"Authorization": f"Bearer {token}"}, timeout=5)
+    assert token and answer.status_code == 200
+    assert not any(token.encode() in value for value in raw_cache_values())
 
 
 # ----- Today's WattCarbon: assets, kinds and their old names -----------------------------------
@@ -407,3 +414,9 @@ def test_a_first_attempt_never_adopts_a_custom_id_used_elsewhere(vendor_credenti
     device = sync_device(device)
     assert device.wattcarbon_status == SyncStatus.FAILED and "409" in device.wattcarbon_error
     assert not HttpExchange.objects.filter(device=device, method="GET").exists()
+
+
+def test_it_sends_no_device_owner_when_none_is_set(vendor_credentials, site, meter, wattcarbon_sim):
+    device = sync_device(factories.make_device(site, meters=[meter], owner_name=""))
+    assert device.wattcarbon_status == SyncStatus.SYNCED, device.wattcarbon_error
+    assert wattcarbon_sim.state()["devices"][device.wattcarbon_id]["deviceOwner"] is None

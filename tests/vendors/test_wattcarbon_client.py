@@ -1,13 +1,10 @@
 """The WattCarbon client against the simulator, over real HTTP."""
 
-import base64
 import time
 
 import pytest
-from django.conf import settings
-from django.core.cache import cache
-from django.db import connection
 
+from tests.cachepeek import raw_cache_values
 from vendors.http import ExchangeLog, VendorUnreachable
 from vendors.models import HttpExchange
 from vendors.wattcarbon import (
@@ -196,28 +193,11 @@ def test_it_parses_fastapi_detail_into_fields():
     assert field_errors_from({"detail": "Not authenticated"}) == {}
 
 
-def _raw_cache_values() -> list[bytes]:
-    """What the cache backend itself holds for this run's keys, bytes as stored."""
-    backend = settings.CACHES["default"]["BACKEND"]
-    prefix = settings.CACHES["default"]["KEY_PREFIX"]
-    if backend.endswith("RedisCache"):
-        redis = cache._cache.get_client(write=True)
-        return [redis.get(key) or b"" for key in redis.scan_iter(f"{prefix}:*", count=1000)]
-    if backend.endswith("DatabaseCache"):
-        table = connection.ops.quote_name(settings.CACHES["default"]["LOCATION"])
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT value FROM {table}")  # noqa: S608 - the name comes from settings
-            return [base64.b64decode(row[0]) for row in cursor.fetchall()]
-    if backend.endswith("LocMemCache"):
-        return [bytes(v) for v in cache._cache.values()]
-    raise AssertionError(f"no way to read {backend} raw")
-
-
 def test_it_keeps_no_bearer_token_in_clear_in_the_cache(client_, wattcarbon_sim):
     client_.create_meter(METER)
     token = client_._cached_token()
     assert token and wattcarbon_sim.state()["tokens"] == 1
-    raw = _raw_cache_values()
+    raw = raw_cache_values()
     assert raw, "the token is cached (shared by the workers)"
     assert not any(token.encode() in value for value in raw)
     # And the cached form is what the client uses: a second client makes no token request.
