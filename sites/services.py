@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from accounts.models import Organization
 from accounts.selectors import credentials_for_org
-from audit.services import audited
+from audit.services import audit_record, audited
 from sites.documents import DocumentInvalid, check_document
 from sites.methodologies import canonical_kind, clean_values, get_methodology
 from sites.models import Device, DeviceDocument, DocumentStatus, Meter, MeterType, Site, SyncStatus
@@ -498,6 +498,11 @@ def device_document_create(*, device: Device, document_type: str, filename: str,
         content=content,
         rows=rows,
     )
+    # Who sent which document of the device to WattCarbon.
+    audit_record(
+        organization_id=device.organization_id, action="upload", object_type="device", object_id=device.pk,
+        object_label=str(device), changes={document_type: [None, document.filename]},
+    )  # fmt: skip
     transaction.on_commit(lambda: device_document_upload.delay(document.pk))
     return document
 

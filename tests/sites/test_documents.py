@@ -6,6 +6,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
+from audit.models import AuditEvent
 from sites import services
 from sites.documents import DocumentInvalid, check_document
 from sites.models import DeviceDocument, DocumentStatus, SyncStatus
@@ -63,6 +64,8 @@ def test_it_uploads_the_events_from_the_device_page(owner_client, synced, wattca
     assert response.status_code == 302
     document = DeviceDocument.objects.get(device=synced)
     assert (document.status, document.rows) == (DocumentStatus.PENDING, 2)
+    [event] = AuditEvent.objects.filter(action="upload", object_type="device", object_id=str(synced.pk))
+    assert event.actor_label == "owner" and event.changes == {"demand_response_events": [None, "events.csv"]}
     assert device_document_upload.apply(args=[document.pk]).get() == DocumentStatus.UPLOADED
     document.refresh_from_db()
     assert document.status == DocumentStatus.UPLOADED and document.wattcarbon_id
