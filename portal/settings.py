@@ -48,6 +48,10 @@ THIRD_PARTY_APPS: list[str] = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    "rest_framework",
+    "rest_framework_api_key",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
 ]
 LOCAL_APPS = [
     "core",
@@ -58,6 +62,8 @@ LOCAL_APPS = [
     "dashboard",
     "audit",
     "mfa",
+    "api",
+    "notifications",
 ]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 
@@ -218,6 +224,18 @@ CELERY_BEAT_SCHEDULE = {
         "task": "uploads.ingest.requeue_stale",
         "schedule": env.float("STALE_DELIVERY_SWEEP_SECONDS", default=60.0),
     },
+    "live-feeds-refresh": {
+        "task": "notifications.feeds_refresh",
+        "schedule": env.float("LIVE_FEED_CHECK_SECONDS", default=300.0),
+    },
+    "notifications-scan": {
+        "task": "notifications.scan",
+        "schedule": env.float("NOTIFICATION_SCAN_SECONDS", default=60.0),
+    },
+    "notifications-digest": {
+        "task": "notifications.send_digests",
+        "schedule": env.float("NOTIFICATION_DIGEST_SECONDS", default=24 * 3600.0),
+    },
 }
 
 # --- Vendors ------------------------------------------------------------------
@@ -238,6 +256,56 @@ WATTCARBON_SYNC_RETRY_MAX_SECONDS = env.float("WATTCARBON_SYNC_RETRY_MAX_SECONDS
 WATTCARBON_INTERVAL_CHUNK_ROWS = env.int("WATTCARBON_INTERVAL_CHUNK_ROWS", default=5000)
 # A pushing delivery whose heartbeat is older than this has lost its worker: it is taken up again.
 DELIVERY_STALE_SECONDS = env.int("DELIVERY_STALE_SECONDS", default=120)
+
+# --- REST API (/api/v1/) ---------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # First: its header makes an anonymous call a 401 with WWW-Authenticate: Api-Key.
+        "api.access.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["api.access.HasOrganizationRole"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.access.PerCallerRateThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.MultiPartParser",
+        "rest_framework.parsers.FormParser",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 100,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+}
+# Requests per API key (or session user); beyond it the API answers 429 with Retry-After.
+API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="1200/min")
+# An Idempotency-Key's first answer is kept this long.
+API_IDEMPOTENCY_DAYS = env.int("API_IDEMPOTENCY_DAYS", default=7)
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Energy Data Portal API",
+    "DESCRIPTION": "Sites, meters, devices, uploads and deliveries of one organization. "
+    "Authenticate with `Authorization: Api-Key <key>` (keys are made by owners).",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from our own static files: no CDN, so it runs under a strict CSP.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Live feeds and notifications ------------------------------------------------
+# A live meter is late when no reading came for two intervals plus this grace.
+LIVE_FEED_GRACE_MINUTES = env.int("LIVE_FEED_GRACE_MINUTES", default=30)
+# consolemail:// prints mail to the console (make run); smtp://user:pass@host:587/?tls=True for real.
+EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+globals().update(EMAIL_CONFIG)  # EMAIL_BACKEND, EMAIL_HOST, EMAIL_PORT, EMAIL_USE_TLS …
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="portal@localhost")
+# Webhook deliveries: attempts, and the first backoff (doubled each time, with jitter).
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=6)
+WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=10.0)
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000")
 
 # --- Security -----------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

@@ -95,6 +95,8 @@ class Meter(models.Model):
     # Set without an id, it means a creation may have happened: the next sync looks for it first.
     wattcarbon_marker = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # A live meter sends readings continuously: its feed is watched for lateness (sites.feeds).
+    live = models.BooleanField(default=False, help_text="Readings arrive continuously; warn when they are late.")
 
     class Meta:
         ordering = ["site__name", "name"]
@@ -189,3 +191,30 @@ class DeviceDocument(models.Model):
 
     def __str__(self) -> str:
         return self.filename
+
+
+class FeedState(models.TextChoices):
+    OK = "ok", "On time"
+    DUE = "due", "Due"
+    LATE = "late", "Late"
+    NO_DATA = "no_data", "No data yet"
+
+
+class MeterFeed(models.Model):
+    """The health of a live meter's feed, computed by a periodic task (sites.feeds.feeds_refresh)."""
+
+    meter = models.OneToOneField(Meter, on_delete=models.CASCADE, related_name="feed")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="meter_feeds")
+    last_reading_at = models.DateTimeField(null=True, blank=True)
+    # Target -> the last reading instant delivered there (ISO 8601), or absent.
+    delivered = models.JSONField(default=dict, blank=True)
+    # When the next reading is expected to have arrived; after it (and a grace) the feed is late.
+    due_at = models.DateTimeField(null=True, blank=True)
+    state = models.CharField(max_length=8, choices=FeedState.choices, default=FeedState.NO_DATA)
+    late_since = models.DateTimeField(null=True, blank=True)
+    # When "late" was last notified: one notice per lateness, not one per check.
+    notified_at = models.DateTimeField(null=True, blank=True)
+    checked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(state__in=FeedState.values), name="feed_state_valid")]
