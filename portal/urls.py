@@ -16,6 +16,7 @@ urlpatterns = [
     path("uploads/", include("uploads.urls")),
     path("", include("audit.urls")),
     path("", include("mfa.urls")),
+    path("api/v1/", include("api.urls")),
 ]
 # Uploaded files are never served from MEDIA_URL: they belong to one organization,
 # and their downloads go through views that check it.
