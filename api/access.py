@@ -53,7 +53,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if not key:
             raise exceptions.AuthenticationFailed("No API key after 'Api-Key'.")
         try:
-            api_key = OrganizationAPIKey.objects.select_related("organization").get_from_key(key)
+            api_key = OrganizationAPIKey.objects.get_from_key(key)
         except OrganizationAPIKey.DoesNotExist:
             raise exceptions.AuthenticationFailed("Unknown or revoked API key.") from None
         if not api_key.is_valid(key) or api_key.revoked:
