@@ -32,9 +32,7 @@ def uploads_for(*, organization: Organization) -> QuerySet[Upload]:
     return Upload.objects.filter(organization=organization).prefetch_related(deliveries).order_by("-created_at", "-id")
 
 
-def deliveries_for(
-    *, organization: Organization, upload_id: int | None = None, status: str = ""
-) -> QuerySet[Delivery]:
+def deliveries_for(*, organization: Organization, upload_id: int | None = None, status: str = "") -> QuerySet[Delivery]:
     qs = Delivery.objects.filter(organization=organization).order_by("-created_at", "-id")
     if upload_id is not None:
         qs = qs.filter(upload_id=upload_id)

@@ -18,6 +18,7 @@ router.register("feeds", views.FeedViewSet, basename="feed")
 
 urlpatterns = [
     *router.urls,
+    path("uploads/<int:pk>/errors.csv", views.UploadViewSet.as_view({"get": "errors"}), name="upload-errors"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its start-up script as a file: no inline script, so a strict CSP holds.
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),

@@ -199,6 +199,12 @@ class CSVRenderer(renderers.BaseRenderer):
 
 class UploadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrgViewSet):
     serializer_class = UploadSerializer
+
+    def get_renderers(self):
+        if self.action == "errors":
+            return [CSVRenderer(), renderers.JSONRenderer()]
+        return super().get_renderers()
+
     queryset = selectors.Upload.objects.none()
     selector = selectors.uploads_for
 
@@ -229,9 +235,8 @@ class UploadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrgViewSet
 
     @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR, 404: ErrorSerializer},
                    summary="The upload's row errors as CSV")  # fmt: skip
-    @action(detail=True, methods=["get"], url_path="errors.csv", url_name="errors",
-            renderer_classes=[CSVRenderer, renderers.JSONRenderer])  # fmt: skip
     def errors(self, request: Request, pk=None):
+        # Routed in api.urls as uploads/<pk>/errors.csv (the router would add a slash).
         upload = self.get_object()
         if not upload.error_report:
             raise Http404("This upload has no error report.")

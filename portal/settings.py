@@ -287,6 +287,8 @@ SPECTACULAR_SETTINGS = {
     "Authenticate with `Authorization: Api-Key <key>` (keys are made by owners).",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Like every page of the portal, the schema and docs need a key or a session.
+    "SERVE_PERMISSIONS": ["api.access.HasOrganizationRole"],
     # Swagger UI from our own static files: no CDN, so it runs under a strict CSP.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

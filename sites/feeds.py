@@ -24,7 +24,9 @@ READING_TARGETS = (Target.WATTICS, Target.WATTCARBON_INTERVALS)
 _STATE_ORDER = {FeedState.LATE: 0, FeedState.DUE: 1, FeedState.NO_DATA: 2, FeedState.OK: 3}
 
 
-def feed_state(*, last_reading_at: datetime | None, interval_minutes: int, now: datetime) -> tuple[str, datetime | None]:
+def feed_state(
+    *, last_reading_at: datetime | None, interval_minutes: int, now: datetime
+) -> tuple[str, datetime | None]:
     """(state, due_at) of a feed whose last reading starts at `last_reading_at`."""
     if last_reading_at is None:
         return FeedState.NO_DATA, None

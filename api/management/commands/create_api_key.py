@@ -1,6 +1,6 @@
 """Make an organization API key and print it once (only its hash is stored).
 
-    python manage.py create_api_key --org demo --name "nightly logger" --role operator
+python manage.py create_api_key --org demo --name "nightly logger" --role operator
 """
 
 from django.core.management.base import BaseCommand, CommandError
