@@ -36,6 +36,11 @@ class Command(BaseCommand):
         parser.add_argument("--meter", help="Meter name, id or Wattics stream id; omit if the file has a meter column.")
         parser.add_argument("--to", required=True, help="Comma-separated: wattics, wattcarbon, bills.")
         parser.add_argument("--user", help="Username recorded as the uploader (an operator or owner).")
+        parser.add_argument(
+            "--wait", action="store_true", help="Follow the pushes until every delivery ends; exit 0 only if delivered."
+        )
+        parser.add_argument("--json", action="store_true", help="With --wait: print the final state as JSON.")
+        parser.add_argument("--timeout", type=float, default=0, help="With --wait: give up after this many seconds.")
 
     def handle(self, *args, **opts):
         org = Organization.objects.filter(slug=opts["org"]).first()
@@ -65,6 +70,11 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"Stored {upload.rows_stored} rows (upload {upload.pk})."))
         if upload.error:
             self.stderr.write(upload.error)
+        if opts["wait"]:
+            from uploads.management.follow import follow_upload
+
+            follow_upload(upload=upload, out=self.stdout, err=self.stderr, as_json=opts["json"],
+                          timeout=opts["timeout"] or None)  # fmt: skip
 
     def _targets(self, text: str) -> list[str]:
         names = [n.strip().lower() for n in text.split(",") if n.strip()]
