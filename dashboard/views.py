@@ -8,6 +8,7 @@ from django.utils.dateparse import parse_date
 
 from accounts.permissions import current_org_or_404, object_or_404
 from dashboard import selectors as dash
+from sites.feeds import feeds_for_org
 from sites.models import Meter
 from uploads import selectors
 
@@ -33,6 +34,8 @@ def home(request: HttpRequest) -> HttpResponse:
             "recent_total": sum(n for _, _, n in counts),
             "attention": selectors.attention_deliveries(organization=org),
             "attention_total": selectors.attention_count(organization=org),
+            # Live meters, late first (sites.feeds).
+            "feeds": list(feeds_for_org(organization=org)) if org is not None else [],
         }
     )
     return render(request, "dashboard/home.html", context)

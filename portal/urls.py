@@ -17,6 +17,9 @@ urlpatterns = [
     path("", include("audit.urls")),
     path("", include("mfa.urls")),
     path("api/v1/", include("api.urls")),
+    path("", include("api.web_urls")),
+    path("", include("notifications.urls")),
+    path("", include("sites.feed_urls")),
 ]
 # Uploaded files are never served from MEDIA_URL: they belong to one organization,
 # and their downloads go through views that check it.

@@ -110,27 +110,29 @@ def share_class(share: float | None) -> str:
 @dataclass
 class CoverageCell:
     day: date
-    stored: float
-    delivered: dict[str, float]
+    share: float
+    what: str
 
     @property
     def css(self) -> str:
-        return share_class(self.stored)
-
-    def delivered_css(self, target: str) -> str:
-        return share_class(self.delivered.get(target, 0.0))
+        return share_class(self.share)
 
     @property
     def title(self) -> str:
-        parts = [f"{self.day}: {round(100 * self.stored)}% stored"]
-        parts += [f"{round(100 * v)}% at {Target(t).label}" for t, v in self.delivered.items()]
-        return "; ".join(parts)
+        return f"{self.day}: {round(100 * self.share)}% {self.what}"
+
+
+@dataclass
+class CoverageLine:
+    label: str
+    kind: str  # "stored" or a target
+    cells: list[CoverageCell]
 
 
 @dataclass
 class CoverageRow:
     meter: Meter
-    cells: list[CoverageCell]
+    lines: list[CoverageLine]
 
 
 def _counts(qs) -> dict[tuple[int, date], int]:
@@ -157,13 +159,13 @@ def coverage_for_org(*, organization: Organization, days: int = 14, today: date 
     rows = []
     for meter in meters:
         expected = max(1, 1440 // meter.interval_minutes)
-        cells = [
-            CoverageCell(
-                day=day,
-                stored=min(1.0, stored.get((meter.pk, day), 0) / expected),
-                delivered={t: min(1.0, delivered[t].get((meter.pk, day), 0) / expected) for t in READING_TARGETS},
-            )
-            for day in day_list
-        ]
-        rows.append(CoverageRow(meter=meter, cells=cells))
+
+        def line(label: str, kind: str, counts: dict, what: str, meter=meter, expected=expected) -> CoverageLine:
+            cells = [CoverageCell(day=d, share=min(1.0, counts.get((meter.pk, d), 0) / expected), what=what)
+                     for d in day_list]  # fmt: skip
+            return CoverageLine(label=label, kind=kind, cells=cells)
+
+        lines = [line("stored", "stored", stored, "of expected readings stored")]
+        lines += [line(Target(t).label, t, delivered[t], f"delivered to {Target(t).label}") for t in READING_TARGETS]
+        rows.append(CoverageRow(meter=meter, lines=lines))
     return {"days": day_list, "rows": rows, "targets": [Target(t) for t in READING_TARGETS]}

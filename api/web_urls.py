@@ -1,0 +1,10 @@
+from django.urls import path
+
+from api import web
+
+app_name = "api_keys"
+
+urlpatterns = [
+    path("organization/api-keys/", web.api_keys, name="list"),
+    path("organization/api-keys/<str:pk>/revoke/", web.api_key_revoke_view, name="revoke"),
+]
