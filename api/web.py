@@ -26,10 +26,10 @@ def api_keys(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def api_key_revoke_view(request: HttpRequest, pk: str) -> HttpResponse:
+def api_key_revoke_view(request: HttpRequest, prefix: str) -> HttpResponse:
     org = current_org_or_404(request)
     require_role(request, org, Role.OWNER)
-    api_key = get_object_or_404(OrganizationAPIKey, organization=org, pk=pk)
+    api_key = get_object_or_404(OrganizationAPIKey, organization=org, prefix=prefix)
     if api_key_revoke(api_key=api_key, user=request.user):
         messages.success(request, f"API key {api_key.name} ({api_key.prefix}…) revoked: it no longer works.")
     return redirect("api_keys:list")

@@ -6,5 +6,5 @@ app_name = "api_keys"
 
 urlpatterns = [
     path("organization/api-keys/", web.api_keys, name="list"),
-    path("organization/api-keys/<str:pk>/revoke/", web.api_key_revoke_view, name="revoke"),
+    path("organization/api-keys/<str:prefix>/revoke/", web.api_key_revoke_view, name="revoke"),
 ]
