@@ -1,14 +1,13 @@
 from django.contrib.auth.decorators import login_not_required
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
-from rest_framework.routers import DefaultRouter
+from rest_framework.routers import SimpleRouter
 
 from api import views
 
 app_name = "api"
 
-router = DefaultRouter(trailing_slash=True)
-router.include_root_view = False
+router = SimpleRouter(trailing_slash=True)
 router.register("sites", views.SiteViewSet, basename="site")
 router.register("meters", views.MeterViewSet, basename="meter")
 router.register("devices", views.DeviceViewSet, basename="device")
