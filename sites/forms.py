@@ -103,6 +103,7 @@ class MeterForm(forms.ModelForm):
             "wattics_stream_id",
             "wattics_format",
             "wattics_username",
+            "live",
         ]
         # wattics_password is a plain field, not a model field: the form never writes it to the
         # instance, so an empty one leaves the stored password alone (meter_update decides).
