@@ -18,6 +18,7 @@ import requests
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Membership, Organization
@@ -37,6 +38,8 @@ logger = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Portal-Signature"
 # Failures older than this are not notified when the scan first runs (or after a long stop).
 SCAN_WINDOW = timedelta(days=2)
+# A pending webhook delivery this overdue has lost its task.
+LOST_AFTER = timedelta(minutes=10)
 
 
 def sign(*, secret: str, body: bytes) -> str:
@@ -138,6 +141,23 @@ def notices_scan(*, now=None) -> list[Notice]:
         if notice:
             made.append(notice)
     return made
+
+
+def webhooks_requeue_lost(*, now=None) -> list[int]:
+    """Pending webhook deliveries whose retry message was lost (broker restart), enqueued again.
+    A duplicate is harmless: an attempt on a delivery no longer pending does nothing."""
+    from notifications.tasks import webhook_deliver
+
+    now = now or timezone.now()
+    overdue = now - LOST_AFTER
+    lost = WebhookDelivery.objects.filter(status=WebhookStatus.PENDING).filter(
+        Q(next_attempt_at__lt=overdue) | Q(next_attempt_at__isnull=True, created_at__lt=overdue)
+    )
+    ids = list(lost.values_list("pk", flat=True)[:500])
+    for pk in ids:
+        WebhookDelivery.objects.filter(pk=pk).update(next_attempt_at=now)
+        webhook_deliver.delay(pk)
+    return ids
 
 
 def feeds_check(*, now=None) -> list[Notice]:

@@ -7,7 +7,8 @@ from notifications import services
 
 @shared_task(name="notifications.scan", time_limit=300, soft_time_limit=280, ignore_result=True)
 def scan() -> int:
-    """Periodic: failed deliveries and invalid uploads become notices."""
+    """Periodic: failed deliveries and invalid uploads become notices; lost webhook retries resume."""
+    services.webhooks_requeue_lost()
     return len(services.notices_scan())
 
 

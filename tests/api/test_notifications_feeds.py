@@ -237,3 +237,19 @@ def test_members_choose_their_emails_and_owners_add_webhooks(owner, org, teammat
     assert owner_client.post("/notifications/", hook).status_code == 302
     assert Webhook.objects.get(organization=org).url == "https://example.com/hook"
     assert Notice.objects.count() == 0
+
+
+def test_a_webhook_retry_whose_task_was_lost_is_enqueued_again(org, failed_delivery, monkeypatch):
+    from django.utils import timezone
+
+    from notifications import tasks
+
+    services.webhook_create(organization=org, url="https://example.com/", secret="x" * 20, events=[])
+    services.notices_scan()
+    delivery = WebhookDelivery.objects.get()
+    sent = []
+    monkeypatch.setattr(tasks.webhook_deliver, "delay", lambda pk: sent.append(pk))
+    assert services.webhooks_requeue_lost() == []  # just made: not lost
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now() - timedelta(hours=1))
+    assert services.webhooks_requeue_lost() == [delivery.pk] and sent == [delivery.pk]
+    assert services.webhooks_requeue_lost() == []  # its due time moved on
