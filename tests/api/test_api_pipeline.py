@@ -101,3 +101,38 @@ def test_upload_csv_wait_fails_when_a_delivery_fails(celery_worker, org, live_me
     assert statuses == {"wattics": DeliveryStatus.DELIVERED, "wattcarbon_intervals": DeliveryStatus.FAILED}
     assert "wattcarbon_intervals (Unsynced): failed" in out.getvalue()
     assert "rows pushed" in out.getvalue()  # plain progress lines off a terminal
+
+
+def _readme_block(after: str, lang: str) -> str:
+    from pathlib import Path
+
+    text = Path(__file__).resolve().parents[2].joinpath("README.md").read_text()
+    start = text.index(f"```{lang}\n", text.index(after)) + len(lang) + 4
+    return text[start : text.index("```", start)]
+
+
+@pytest.mark.parametrize("example", ["curl", "requests"])
+def test_the_readme_examples_upload_and_wait_until_delivered(
+    example, celery_worker, live_server, org, live_meter, wattics_sim, wattcarbon_sim, tmp_path, monkeypatch
+):
+    import subprocess
+
+    key = api_key_create(organization=org, name="readme", role=KeyRole.OPERATOR)[1]
+    _csv(tmp_path, 24).rename(tmp_path / "readings.csv")
+    monkeypatch.chdir(tmp_path)
+    if example == "curl":
+        script = _readme_block("with curl:", "sh").replace("KEY=...", f"KEY={key}")
+        script = script.replace("http://127.0.0.1:8000", live_server.url).replace("meter=12", f"meter={live_meter.pk}")
+        script = script.replace("sleep 5", "sleep 0.5")
+        run = subprocess.run(["bash", "-euc", script], capture_output=True, text=True, timeout=180)
+        assert run.returncode == 0, run.stderr
+        assert json.loads(run.stdout)["delivered"] is True
+    else:
+        code = _readme_block("with Python `requests`:", "python").replace("Api-Key ...", f"Api-Key {key}")
+        code = code.replace("http://127.0.0.1:8000", live_server.url).replace(
+            '"meter": 12', f'"meter": {live_meter.pk}'
+        )
+        code = code.replace("time.sleep(5)", "time.sleep(0.5)")
+        exec(compile(code, "README.md", "exec"), {})  # its last line asserts "delivered"
+    assert len(wattics_sim.packets("demo-elec-1")["accepted"]) == 24
+    assert len(wattcarbon_sim.intervals(int(live_meter.wattcarbon_id))) == 24
