@@ -253,3 +253,17 @@ def test_a_webhook_retry_whose_task_was_lost_is_enqueued_again(org, failed_deliv
     WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now() - timedelta(hours=1))
     assert services.webhooks_requeue_lost() == [delivery.pk] and sent == [delivery.pk]
     assert services.webhooks_requeue_lost() == []  # its due time moved on
+
+
+def test_a_meter_is_marked_live_on_its_form_and_its_page_shows_the_feed(org, owner):
+    client = _as(owner)
+    meter = factories.make_meter(factories.make_site(org), name="Feeder")
+    data = {"site": meter.site_id, "name": "Feeder", "meter_type": "electricity", "unit": "kWh",
+            "interval_minutes": 15, "wattics_format": "electrical", "live": "on"}  # fmt: skip
+    assert client.post(f"/meters/{meter.pk}/edit/", data).status_code == 302
+    meter.refresh_from_db()
+    assert meter.live is True
+    factories.make_readings(meter, datetime(2024, 1, 1, tzinfo=UTC), 2)
+    feeds_refresh()
+    page = client.get(f"/meters/{meter.pk}/").content.decode()
+    assert "Live feed</dt><dd>yes: late, last reading 2024-01-01 00:15 UTC" in page
