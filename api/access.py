@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions, throttling
 from rest_framework.request import Request
@@ -22,25 +23,16 @@ KEYWORD = "Api-Key"
 LAST_USED_RESOLUTION = timedelta(seconds=60)
 
 
-class ApiKeyUser:
-    """request.user for a call made with an API key: authenticated, but nobody's account."""
-
-    is_authenticated = True
-    is_anonymous = False
-    is_active = True
-    is_staff = False
-    is_superuser = False
-    pk = None
+class ApiKeyUser(AnonymousUser):
+    """request.user for a call made with an API key: nobody's account. The key (request.auth)
+    is what authenticates; to everything that looks at users (context processors, services
+    recording who did what) this caller is not a person, so it is an anonymous user."""
 
     def __init__(self, api_key: OrganizationAPIKey):
         self.api_key = api_key
-        self.username = f"api-key:{api_key.prefix}"
 
     def __str__(self) -> str:
         return f"API key {self.api_key.name} ({self.api_key.prefix})"
-
-    def get_username(self) -> str:
-        return self.username
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):

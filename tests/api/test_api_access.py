@@ -184,3 +184,46 @@ def test_beyond_the_rate_it_answers_429_with_retry_after(callers, things, settin
     assert 0 < int(response.headers["Retry-After"]) <= 60
     # The budget is per key: another key still gets through.
     assert callers["operator"].get("/api/v1/sites/").status_code == 200
+
+
+def _matrix(t) -> list[tuple[str, str, dict | None, int]]:
+    """(method, url, body, status for an allowed writer). Reads are 200 for every member."""
+    site, meter, device, upload = t["site"], t["meter"], t["device"], t["upload"]
+    return [
+        ("patch", f"/api/v1/sites/{site.pk}/", {"city": "Cork"}, 200),
+        ("post", "/api/v1/meters/", {"site": site.pk, "name": "Sub-meter", "interval_minutes": 30}, 201),
+        ("patch", f"/api/v1/devices/{device.pk}/", {"owner_name": "Someone Else"}, 200),
+        ("post", f"/api/v1/uploads/{upload.pk}/confirm/", None, 409),  # stored already: nothing to confirm
+        ("delete", f"/api/v1/meters/{meter.pk}/", None, 204),
+        ("delete", f"/api/v1/sites/{site.pk}/", None, 204),
+    ]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_remaining_write_answers_as_the_role_allows(callers, things, role):
+    caller = callers[role]
+    for method, url, body, allowed in _matrix(things):
+        response = getattr(caller, method)(url, body) if body is not None else getattr(caller, method)(url)
+        if role in ("owner", "operator"):
+            expected = allowed
+        elif role == "outsider":
+            expected = 201 if method == "post" and url.endswith("/meters/") else 404
+            if expected == 201:
+                expected = 400  # our site does not exist for them
+        else:
+            expected = {"viewer": 403, "anonymous": 401}[role]
+        assert response.status_code == expected, (role, method, url, response.content)
+    site_exists = Site.objects.filter(pk=things["site"].pk).exists()
+    assert site_exists == (role not in ("owner", "operator"))
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_the_error_report_schema_and_docs_answer_as_the_role_allows(callers, things, role):
+    from django.core.files.base import ContentFile
+
+    things["upload"].error_report.save("e.csv", ContentFile(b"line,column,value,problem\n3,kwh,x,bad\n"))
+    expected = READ[role]
+    assert callers[role].get(f"/api/v1/uploads/{things['upload'].pk}/errors.csv").status_code == expected
+    schema = 401 if role == "anonymous" else 200  # the schema names no object
+    assert callers[role].get("/api/v1/schema/").status_code == schema
+    assert callers[role].get("/api/v1/docs/").status_code == schema
