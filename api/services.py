@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from api.access import Caller
+from audit.services import audit_record
 from sites.models import Meter
 from uploads.models import Upload, UploadStatus
 from uploads.services.ingest import IngestError, upload_confirm, upload_create
@@ -108,19 +109,24 @@ def api_key_create(*, organization, name: str, role: str, created_by=None):
 
     if role not in KeyRole.values:
         raise ValueError(f"A key's role is one of {', '.join(KeyRole.values)}.")
-    # TODO(lead, at merge): audit_record(...) of the creation, once the audit app is in.
-    return OrganizationAPIKey.objects.create_key(
+    api_key, key = OrganizationAPIKey.objects.create_key(
         organization=organization, name=name[:50], role=role, created_by=created_by
     )
+    audit_record(organization_id=organization.pk, action="create", object_type="api_key", object_id=api_key.prefix,
+                 object_label=api_key.name, after={"name": api_key.name, "role": role}, user=created_by)  # fmt: skip
+    return api_key, key
 
 
 def api_key_revoke(*, api_key, user=None) -> bool:
     """Revoke a key for good; False if it already was."""
     from api.models import OrganizationAPIKey
 
-    # TODO(lead, at merge): audit_record(...) of the revocation, once the audit app is in.
     revoked = OrganizationAPIKey.objects.filter(pk=api_key.pk, revoked=False).update(
         revoked=True, revoked_at=timezone.now()
     )
     api_key.refresh_from_db()
+    if revoked:
+        audit_record(organization_id=api_key.organization_id, action="disable", object_type="api_key",
+                     object_id=api_key.prefix, object_label=api_key.name, changes={"revoked": [False, True]},
+                     user=user)  # fmt: skip
     return bool(revoked)

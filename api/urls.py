@@ -7,7 +7,8 @@ from api import views
 
 app_name = "api"
 
-router = SimpleRouter(trailing_slash=True)
+# path() routes with an int converter (not regexes): the security walks find and fill them.
+router = SimpleRouter(trailing_slash=True, use_regex_path=False)
 router.register("sites", views.SiteViewSet, basename="site")
 router.register("meters", views.MeterViewSet, basename="meter")
 router.register("devices", views.DeviceViewSet, basename="device")

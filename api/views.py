@@ -58,6 +58,7 @@ def service_errors():
 
 class OrgViewSet(viewsets.GenericViewSet):
     selector = None
+    lookup_value_converter = "int"
 
     @property
     def caller(self):

@@ -227,3 +227,17 @@ def test_the_error_report_schema_and_docs_answer_as_the_role_allows(callers, thi
     schema = 401 if role == "anonymous" else 200  # the schema names no object
     assert callers[role].get("/api/v1/schema/").status_code == schema
     assert callers[role].get("/api/v1/docs/").status_code == schema
+
+
+def test_keys_and_what_they_change_are_in_the_audit_trail(callers, things, org, owner):
+    from audit.models import AuditEvent
+
+    created = AuditEvent.objects.get(object_type="api_key", action="create", object_label="logger")
+    assert created.organization_id == org.pk
+    callers["operator"].patch(f"/api/v1/sites/{things['site'].pk}/", {"city": "Galway"})
+    key = OrganizationAPIKey.objects.get(organization=org, name="logger")
+    changed = AuditEvent.objects.get(object_type="site", action="update")
+    assert changed.actor_label == f"API key logger ({key.prefix})" and changed.actor_id is None
+    api_key_revoke(api_key=key, user=owner)
+    revoked = AuditEvent.objects.get(object_type="api_key", action="disable")
+    assert (revoked.actor_id, revoked.object_id) == (owner.pk, key.prefix)
