@@ -132,6 +132,9 @@ def test_webhooks_are_signed_retried_and_every_attempt_recorded(receiver, org, f
     assert headers["X-Portal-Signature"] == expected
     assert json.loads(body)["event"] == "delivery_failed"
     assert json.loads(body)["data"]["last_error"] == "Wattics said 401"
+    # Every attempt is shown to the organization.
+    page = _as(org.memberships.get(role="owner").user).get("/notifications/").content.decode()
+    assert page.index("HTTP 500") < page.index("HTTP 200") and "Succeeded" in page
 
 
 def test_a_webhook_that_keeps_failing_gives_up(receiver, org, failed_delivery, settings):
@@ -191,10 +194,17 @@ def test_the_coverage_page_shows_shares_as_classes(org, owner_client):
     today = timezone.now().astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     factories.make_readings(meter, today - timedelta(days=1), 24)  # yesterday: all 24
     factories.make_readings(meter, today - timedelta(days=2), 12)  # the day before: half
+    # Yesterday's readings are delivered to Wattics, none to WattCarbon.
+    upload = factories.make_upload(org, meter=meter)
+    factories.make_delivery(upload, meter, target="wattics", status="delivered", first_ts=today - timedelta(days=1),
+                            last_ts=today - timedelta(hours=1))  # fmt: skip
     html = owner_client.get("/coverage/?days=7").content.decode()
     day = lambda d: (today - timedelta(days=d)).date().isoformat()  # noqa: E731
     assert f'class="cov-cell cov-full" role="cell" title="{day(1)}: 100% of expected readings stored"' in html
     assert f'class="cov-cell cov-mid" role="cell" title="{day(2)}: 50% of expected readings stored"' in html
+    assert f'class="cov-cell cov-full" role="cell" title="{day(1)}: 100% delivered to Wattics packets"' in html
+    assert f'class="cov-cell cov-empty" role="cell" title="{day(2)}: 0% delivered to Wattics packets"' in html
+    assert f'title="{day(1)}: 0% delivered to WattCarbon intervals"' in html
     assert 'style="' not in html.split("<main")[1]
 
 
