@@ -7,6 +7,7 @@ object of another organization is a 404. Viewers read; operators and owners chan
 
 from contextlib import contextmanager
 
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import FileResponse, Http404
 from drf_spectacular.types import OpenApiTypes
@@ -37,6 +38,7 @@ from sites import services as site_services
 from uploads.models import DeliveryStatus
 from uploads.services.deliveries import DeliveryActionError, delivery_cancel, delivery_retry
 from uploads.services.ingest import IngestError, upload_confirm
+from uploads.views.ingest import FORM_OVERHEAD_BYTES
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
@@ -218,6 +220,10 @@ class UploadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrgViewSet
     )  # fmt: skip
     @idempotent
     def create(self, request: Request) -> Response:
+        # Refused before the body is read to a temporary file (as the web form does).
+        if int(request.META.get("CONTENT_LENGTH") or 0) > settings.UPLOAD_MAX_BYTES + FORM_OVERHEAD_BYTES:
+            detail = f"The file is larger than the limit of {settings.UPLOAD_MAX_BYTES // (1024 * 1024)} MB."
+            return Response({"detail": detail}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
         body = UploadCreateSerializer(data=request.data, context=self.get_serializer_context())
         body.is_valid(raise_exception=True)
         with service_errors():

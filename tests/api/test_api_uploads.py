@@ -193,3 +193,32 @@ def test_create_api_key_prints_a_working_key_once(org, client, capsys):
     assert stored.role == "operator" and key.startswith(stored.prefix + ".")
     assert key not in stored.hashed_key  # only a hash is kept
     assert client.get("/api/v1/sites/", headers={"Authorization": f"Api-Key {key}"}).status_code == 200
+
+
+def test_a_file_over_the_limit_is_refused_before_it_is_read(callers, meter, settings):
+    settings.UPLOAD_MAX_BYTES = 10
+    big = _file("timestamp,kwh\n" + "2024-01-01T00:00:00Z,1\n" * 4000)
+    response = callers["operator"].post("/api/v1/uploads/", {"file": big, "meter": meter.pk, "targets": "wattics"},
+                                        json=False)  # fmt: skip
+    assert response.status_code == 413
+    assert not Upload.objects.exists()
+
+
+def test_naive_times_go_to_the_ingest_service_or_utc_is_refused(callers, meter):
+    import inspect
+
+    from uploads.services.ingest import upload_create
+
+    data = {"file": _file("timestamp,kwh\n2024-01-01 00:00,1\n"), "meter": meter.pk, "targets": "wattics",
+            "naive_times": "utc"}  # fmt: skip
+    response = callers["operator"].post("/api/v1/uploads/", data, json=False)
+    if "naive_times" in inspect.signature(upload_create).parameters:
+        assert response.status_code == 201
+        assert Upload.objects.get().naive_times == "utc"
+    else:
+        # This portal reads naive times in the site's zone only: "utc" is refused, not ignored.
+        assert response.status_code == 400
+        assert "naive_times=utc is not supported" in response.json()["detail"]
+        assert not Upload.objects.exists()
+    local = callers["operator"].post("/api/v1/uploads/", {**data, "file": _file(), "naive_times": "local"}, json=False)
+    assert local.status_code == 201
