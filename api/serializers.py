@@ -6,6 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from api.access import caller_for
+from api.selectors import upload_delivered, upload_finished
 from sites.methodologies import METHODOLOGIES
 from sites.models import Device, Meter, MeterFeed, Site
 from uploads.models import Delivery, Target, Upload
@@ -143,14 +144,10 @@ class UploadSerializer(serializers.ModelSerializer):
     @extend_schema_field(OpenApiTypes.BOOL)
     def get_finished(self, obj: Upload) -> bool:
         """Nothing more will happen on its own: the upload and all its deliveries have ended."""
-        from api.selectors import upload_finished
-
         return upload_finished(upload=obj)
 
     @extend_schema_field(OpenApiTypes.BOOL)
     def get_delivered(self, obj: Upload) -> bool:
-        from api.selectors import upload_delivered
-
         return upload_delivered(upload=obj)
 
 

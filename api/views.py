@@ -13,7 +13,7 @@ from django.http import FileResponse, Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from drf_spectacular.views import SpectacularSwaggerSplitView
-from rest_framework import mixins, renderers, serializers, status, viewsets
+from rest_framework import mixins, renderers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
@@ -35,7 +35,8 @@ from api.serializers import (
     UploadSerializer,
 )
 from sites import services as site_services
-from uploads.models import DeliveryStatus
+from sites.models import Device, Meter, MeterFeed, Site
+from uploads.models import Delivery, DeliveryStatus, Upload
 from uploads.services.deliveries import DeliveryActionError, delivery_cancel, delivery_retry
 from uploads.services.ingest import IngestError, upload_confirm
 from uploads.views.ingest import FORM_OVERHEAD_BYTES
@@ -90,7 +91,7 @@ def _sync_answer(obj, queued: bool) -> Response:
 )
 class SiteViewSet(CrudViewSet):
     serializer_class = SiteSerializer
-    queryset = selectors.Site.objects.none()
+    queryset = Site.objects.none()
     selector = selectors.sites_for
 
     def perform_create(self, serializer):
@@ -109,7 +110,7 @@ class SiteViewSet(CrudViewSet):
 
 class MeterViewSet(CrudViewSet):
     serializer_class = MeterSerializer
-    queryset = selectors.Meter.objects.none()
+    queryset = Meter.objects.none()
     selector = selectors.meters_for
 
     def perform_create(self, serializer):
@@ -151,7 +152,7 @@ class MeterViewSet(CrudViewSet):
 
 class DeviceViewSet(CrudViewSet):
     serializer_class = DeviceSerializer
-    queryset = selectors.Device.objects.none()
+    queryset = Device.objects.none()
     selector = selectors.devices_for
 
     def _kwargs(self, serializer, instance=None) -> dict:
@@ -209,7 +210,7 @@ class UploadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrgViewSet
             return [CSVRenderer(), renderers.JSONRenderer()]
         return super().get_renderers()
 
-    queryset = selectors.Upload.objects.none()
+    queryset = Upload.objects.none()
     selector = selectors.uploads_for
 
     @extend_schema(
@@ -262,7 +263,7 @@ class UploadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrgViewSet
 )  # fmt: skip
 class DeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrgViewSet):
     serializer_class = DeliverySerializer
-    queryset = selectors.Delivery.objects.none()
+    queryset = Delivery.objects.none()
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
@@ -301,7 +302,7 @@ class FeedViewSet(mixins.ListModelMixin, OrgViewSet):
     """Live meters' feeds: late ones first."""
 
     serializer_class = MeterFeedSerializer
-    queryset = selectors.MeterFeed.objects.none()
+    queryset = MeterFeed.objects.none()
     selector = selectors.feeds_for
 
 
@@ -315,7 +316,3 @@ def api_docs(request, *args, **kwargs):
     response = _swagger_ui(request, *args, **kwargs)
     response._csp_update = {"img-src": ["data:"]}
     return response
-
-
-# Keeps `serializers` imported for extensions that declare inline serializers.
-__all__ = ["serializers"]
