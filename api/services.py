@@ -49,9 +49,16 @@ def api_upload_create(
 
 
 def upload_confirm_when_validated(*, upload: Upload, user=None) -> Upload:
-    """Confirm now if validated; while a worker still validates it, a task confirms it after."""
+    """Confirm now if validated; while a worker still validates it, a task confirms it after.
+    An upload the ingest service will not confirm stays at review (its status says so): it
+    exists either way, so the caller gets it back rather than an error."""
     if upload.status == UploadStatus.VALIDATED:
-        return upload_confirm(upload=upload, user=user)
+        try:
+            return upload_confirm(upload=upload, user=user)
+        except IngestError:
+            logger.info("upload %s was not confirmed: it stays at review", upload.pk)
+            upload.refresh_from_db()
+            return upload
     if upload.status in (UploadStatus.RECEIVED, UploadStatus.PARSING):
         from api.tasks import upload_autoconfirm
 
