@@ -172,6 +172,14 @@ UPLOAD_MAX_DECOMPRESSED_BYTES = env.int("UPLOAD_MAX_DECOMPRESSED_BYTES", default
 INGEST_INLINE_MAX_BYTES = env.int("INGEST_INLINE_MAX_BYTES", default=256 * 1024)
 # Parsing or storing claimed longer ago than this has no live worker (tasks stop at 1800 s).
 INGEST_STALE_SECONDS = env.int("INGEST_STALE_SECONDS", default=1900)
+# Gas volume to energy is a convention (the heating value), so it is a setting, shown on every review
+# page that uses it: 1 ccf = 1.037 therm (US average), 1 m³ = 10.55 kWh (gross calorific value).
+GAS_CCF_TO_THERM = env.float("GAS_CCF_TO_THERM", default=1.037)
+GAS_M3_TO_KWH = env.float("GAS_M3_TO_KWH", default=10.55)
+# A zip of uploads: at most this many files, each expanding at most this many times its compressed size
+# (the total is capped by UPLOAD_MAX_DECOMPRESSED_BYTES).
+UPLOAD_ZIP_MAX_FILES = env.int("UPLOAD_ZIP_MAX_FILES", default=50)
+UPLOAD_ZIP_MAX_RATIO = env.int("UPLOAD_ZIP_MAX_RATIO", default=200)
 # Files larger than this go to a temporary file rather than memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024

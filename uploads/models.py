@@ -26,6 +26,24 @@ class Target(models.TextChoices):
     WATTICS = "wattics", "Wattics packets"
 
 
+class UploadBatch(models.Model):
+    """Files sent together (a zip, or several files in one form): one upload each, one status for all."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="upload_batches")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="upload_batches"
+    )
+    # The zip's name, or "3 files".
+    name = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Upload(models.Model):
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="uploads")
     uploaded_by = models.ForeignKey(
@@ -56,6 +74,14 @@ class Upload(models.Model):
     error = models.TextField(blank=True)
     # When a worker took it into PARSING or STORING: the sweep restarts work whose worker died.
     claimed_at = models.DateTimeField(null=True, blank=True)
+    # Set when the file came in a zip or with other files in one form.
+    batch = models.ForeignKey(UploadBatch, on_delete=models.CASCADE, null=True, blank=True, related_name="uploads")
+    # Chosen on the form: the sheet of a workbook ('' is the first), the unit of a file without a unit
+    # column ('' is the meter's unit).
+    sheet = models.CharField(max_length=100, blank=True)
+    source_unit = models.CharField(max_length=16, blank=True)
+    # Unit conversions made while parsing: [{meter, from, to, factor, assumption, rows}].
+    unit_conversions = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     validated_at = models.DateTimeField(null=True, blank=True)
     stored_at = models.DateTimeField(null=True, blank=True)
@@ -168,3 +194,46 @@ class Delivery(models.Model):
         if not self.total:
             return 100 if self.status == DeliveryStatus.DELIVERED else 0
         return int(100 * (self.acknowledged + self.rejected) / self.total)
+
+
+class SourceMeter(models.Model):
+    """Another system's meter id (a Green Button UsagePoint and direction, a Portfolio Manager
+    meter id), matched once to a meter of the organization and remembered for the next file."""
+
+    class Source(models.TextChoices):
+        GREEN_BUTTON = "greenbutton", "Green Button"
+        PORTFOLIO_MANAGER = "portfolio_manager", "Portfolio Manager"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="source_meters")
+    source = models.CharField(max_length=24, choices=Source.choices)
+    key = models.CharField(max_length=300)
+    meter = models.ForeignKey(Meter, on_delete=models.CASCADE, related_name="source_keys")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "source", "key"], name="source_meter_unique_key"),
+            models.CheckConstraint(condition=models.Q(source__in=["greenbutton", "portfolio_manager"]),
+                                   name="source_meter_source_valid"),
+        ]  # fmt: skip
+
+    def __str__(self) -> str:
+        return f"{self.key} → {self.meter_id}"
+
+
+class SavedMapping(models.Model):
+    """A column mapping an organization chose, keyed by the file's header: offered for the next
+    file, and applied without asking when the header is exactly the same."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="saved_mappings")
+    # The header, normalised and joined: equal headers give equal keys.
+    header_key = models.CharField(max_length=64)
+    header = models.JSONField(default=list)
+    mapping = models.JSONField(default=dict)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "header_key"], name="saved_mapping_unique_header"),
+        ]

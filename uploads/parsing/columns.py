@@ -131,3 +131,16 @@ def layout(header: list[str], mapping: dict[str, str], *, needs_meter: bool) -> 
     if missing:
         raise MappingNeeded(f"Choose {' and '.join(missing)}.")
     return Layout(kind=kind, columns=columns)
+
+
+# --- Units and estimation (formats): extra roles, appended so the lists above stay as they are ---
+UNIT, ESTIMATED = "unit", "estimated"
+ROLES[UNIT] = "Unit of the value (kWh, therm, ccf, m³ …), converted to the meter's unit"
+ROLES[ESTIMATED] = "Estimated? (yes/no: flagged on the review page)"
+ALIASES[UNIT] = ("unit", "units", "usage_units", "uom", "unit_of_measure", "usage_unit")
+ALIASES[ESTIMATED] = ("estimation", "estimated", "is_estimated", "estimate", "estimated_reading")
+# ENERGY STAR Portfolio Manager meter entries: "Usage/Quantity", "Portfolio Manager Meter ID".
+ALIASES[VALUE] += ("usage_quantity",)
+ALIASES[METER] += ("portfolio_manager_meter_id",)
+_ROLE_OF_ALIAS.update({alias: role for role in (UNIT, ESTIMATED) for alias in ALIASES[role]})
+_ROLE_OF_ALIAS.update({"usage_quantity": VALUE, "portfolio_manager_meter_id": METER})

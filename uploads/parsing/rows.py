@@ -29,6 +29,7 @@ class MeterInfo:
     tz: ZoneInfo
     interval_minutes: int
     production: bool
+    unit: str = "kWh"  # what the meter's readings are in; a file in another unit is converted to it
 
 
 @dataclass(frozen=True, slots=True)

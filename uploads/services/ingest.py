@@ -40,7 +40,7 @@ from uploads.parsing import (
     sample_rows,
 )
 from uploads.parsing.columns import detect
-from uploads.services import ingest_storage
+from uploads.services import formats_hooks, ingest_storage
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +75,7 @@ def _info(meter: Meter) -> MeterInfo:
         tz=ZoneInfo(meter.site.timezone),
         interval_minutes=meter.interval_minutes,
         production=meter.meter_type == MeterType.PRODUCTION,
+        unit=meter.unit,
     )
 
 
@@ -110,12 +111,16 @@ class MeterLookup:
 
 
 def _open(upload: Upload, raw) -> ParsedFile:
+    from uploads.services.formats import SourceMeterLookup
+
     return ParsedFile(
         raw,
         column_mapping=upload.column_mapping or None,
         fixed_meter=_info(upload.meter) if upload.meter_id else None,
-        resolve_meter=MeterLookup(upload.organization),
+        resolve_meter=SourceMeterLookup(upload.organization),
         max_decompressed_bytes=max_decompressed_bytes(),
+        sheet=upload.sheet,
+        unit=upload.source_unit,
     )
 
 
@@ -132,8 +137,14 @@ def upload_create(
     meter: Meter | None,
     targets: list[str],
     run_now: bool | None = None,
+    batch=None,
+    sheet: str = "",
+    source_unit: str = "",
 ) -> Upload:
-    """Store the file and its fingerprint, then validate it (now if small or run_now, else in a worker)."""
+    """Store the file and its fingerprint, then validate it (now if small or run_now, else in a worker).
+
+    `batch`, `sheet` (of a workbook) and `source_unit` (of a file without a unit column) come from
+    uploads.services.formats."""
     if meter is not None and meter.organization_id != organization.pk:
         raise IngestError("That meter belongs to another organization.")
     if file.size > settings.UPLOAD_MAX_BYTES:
@@ -150,6 +161,9 @@ def upload_create(
         size_bytes=file.size,
         sha256=digest.hexdigest(),
         targets=[Target(t).value for t in targets],
+        batch=batch,
+        sheet=sheet[:100],
+        source_unit=source_unit[:16],
     )
     upload.file.save(name, file, save=False)
     upload.save()
@@ -272,7 +286,7 @@ def upload_validate(*, upload_id: int) -> Upload:
 def _sample(upload: Upload, raw) -> dict:
     raw.seek(0)
     try:
-        header, rows = sample_rows(raw, max_decompressed_bytes=max_decompressed_bytes())
+        header, rows = sample_rows(raw, max_decompressed_bytes=max_decompressed_bytes(), sheet=upload.sheet)
     except FileProblem:
         return {}
     return {"header": header, "sample": rows}
@@ -298,7 +312,12 @@ def _validate(upload: Upload) -> dict:
             return fields | {"status": UploadStatus.INVALID, "error": str(exc)}
         except MappingNeeded as exc:
             options = _sample(upload, raw)
-            mapping = upload.column_mapping or detect(options.get("header", []))
+            # A mapping saved for exactly this header is applied without asking (formats).
+            if formats_hooks.apply_saved_mapping(upload, options.get("header", [])):
+                raw.seek(0)
+                return _validate(upload)
+            header = options.get("header", [])
+            mapping = upload.column_mapping or formats_hooks.suggested_mapping(upload, header) or detect(header)
             return fields | {
                 "status": UploadStatus.NEEDS_MAPPING,
                 "error": f"The columns were not all recognised. {exc}",
@@ -328,6 +347,12 @@ def _validate(upload: Upload) -> dict:
             return fields | {"status": UploadStatus.INVALID, "error": str(exc), "rows_valid": 0}
         options = parsed.options | _sample(upload, raw)
         mapping = parsed.mapping
+    # Ids of another system (Green Button, Portfolio Manager) not yet matched to meters: ask once (formats).
+    unmatched = formats_hooks.unmatched_meters(upload, parsed, options)
+    if unmatched:
+        report.file.close()
+        return fields | unmatched
+    fields["unit_conversions"] = parsed.conversions()
     if report.count:
         fields["error_report"] = report.save_to(upload)
     fields.update(
@@ -361,6 +386,7 @@ def upload_set_mapping(*, upload: Upload, mapping: dict[str, str], user, run_now
     if not updated:
         raise IngestError(f"This upload is {upload.get_status_display().lower()}: its columns can no longer change.")
     upload.refresh_from_db()
+    formats_hooks.remember_mapping(upload)
     _schedule(upload, "validate", run_now)
     return upload
 
