@@ -34,6 +34,7 @@ class UploadForm(forms.Form):
             f"CSV or gzip-compressed CSV, UTF-8, comma, semicolon or tab separated; at most "
             f"{filesizeformat(settings.UPLOAD_MAX_BYTES)}."
         )
+        self.fields["file"].help_text = FILE_HELP.format(limit=filesizeformat(settings.UPLOAD_MAX_BYTES))
 
     def clean_file(self):
         file = self.cleaned_data["file"]
@@ -75,3 +76,80 @@ class MappingForm(forms.Form):
             raise forms.ValidationError(str(exc)) from exc
         self.mapping = mapping
         return data
+
+
+# --- Formats: several files or a zip, the sheet of a workbook, the unit of the values ----------------
+# Added to UploadForm from here (not in its body) so that its own fields stay as they are.
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput())
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        files = data if isinstance(data, list | tuple) else ([data] if data else [])
+        return [super(MultipleFileField, self).clean(f, initial) for f in files]
+
+
+def _unit_choices() -> list[tuple[str, str]]:
+    from uploads.parsing.units import UNITS
+
+    return [("", "The meter's unit (or the file's unit column)")] + [(u, u) for u in UNITS]
+
+
+UploadForm.base_fields["more_files"] = MultipleFileField(
+    required=False,
+    label="More files",
+    help_text="Optional: several files (or a zip) become one batch, one upload per file.",
+)
+UploadForm.base_fields["sheet"] = forms.CharField(
+    required=False,
+    max_length=100,
+    label="Excel sheet",
+    help_text="For an .xlsx workbook: the sheet to read (default: the first).",
+)
+UploadForm.base_fields["source_unit"] = forms.ChoiceField(
+    required=False,
+    choices=_unit_choices,
+    label="Unit of the values",
+    help_text="When the file has no unit column and is not in the meter's unit: the values are converted.",
+)
+UploadForm.base_fields["file"].label = "File"
+
+
+def _clean_more_files(self):
+    files = self.cleaned_data.get("more_files") or []
+    for file in files:
+        if file.size > settings.UPLOAD_MAX_BYTES:
+            raise forms.ValidationError(
+                f"{file.name} is {filesizeformat(file.size)}; the limit is {filesizeformat(settings.UPLOAD_MAX_BYTES)}."
+            )
+    return files
+
+
+UploadForm.clean_more_files = _clean_more_files
+
+FILE_HELP = (
+    "CSV (gzip too), Excel .xlsx, Green Button XML, a Portfolio Manager meter-entries export, or a zip of "
+    "these; at most {limit}. See the accepted formats page."
+)
+
+
+class MeterMatchForm(forms.Form):
+    """One meter per id of another system (a Green Button series, a Portfolio Manager meter id)."""
+
+    def __init__(self, *args, upload: Upload, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.keys: list[str] = upload.options.get("meter_keys", [])
+        meters = Meter.objects.filter(organization=upload.organization).select_related("site")
+        for i, key in enumerate(self.keys):
+            self.fields[f"meter_{i}"] = forms.ModelChoiceField(queryset=meters, label=key, required=True)
+
+    @property
+    def choices(self) -> dict:
+        return {key: self.cleaned_data[f"meter_{i}"] for i, key in enumerate(self.keys)}

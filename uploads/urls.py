@@ -36,3 +36,14 @@ urlpatterns += [
     path("deliveries/<int:pk>/cancel/", actions.delivery_cancel_view, name="delivery_cancel"),
     path("deliveries/<int:pk>/repush/", actions.delivery_repush_view, name="delivery_repush"),
 ]
+
+# --- formats: batches, matching another system's meters, accepted formats (uploads.views.formats) ---
+from uploads.views import formats  # noqa: E402
+
+urlpatterns += [
+    path("batches/<int:pk>/", formats.batch_detail, name="batch"),
+    path("batches/<int:pk>/confirm/", formats.batch_confirm, name="batch_confirm"),
+    path("<int:pk>/meters/", formats.upload_meters, name="meters"),
+    path("formats/", formats.formats_page, name="formats"),
+    path("formats/<str:name>", formats.format_template, name="format_template"),
+]

@@ -94,7 +94,9 @@ class XlsxSource:
             raise FileProblem("This Excel file has no sheets.")
         if sheet and sheet not in self.sheets:
             raise FileProblem(f"This Excel file has no sheet named {sheet!r} (its sheets: {', '.join(self.sheets)}).")
-        self.sheet = sheet or self.sheets[0]
+        # A Portfolio Manager export puts its meter entries on a sheet of that name, after others.
+        default = next((s for s in self.sheets if s.strip().lower() == "meter entries"), self.sheets[0])
+        self.sheet = sheet or default
         self._rows = self._iter_rows()
         first = None
         for number, cells in self._rows:

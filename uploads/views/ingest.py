@@ -17,6 +17,7 @@ from accounts.permissions import current_org_or_404, membership_for, object_or_4
 from uploads.forms import MappingForm, UploadForm
 from uploads.models import Upload, UploadStatus
 from uploads.services.ingest import IngestError, upload_cancel, upload_confirm, upload_create, upload_set_mapping
+from uploads.views import formats
 
 BUSY = (UploadStatus.RECEIVED, UploadStatus.PARSING, UploadStatus.STORING)
 ERRORS_SHOWN = 20
@@ -38,7 +39,12 @@ def upload_new(request: HttpRequest) -> HttpResponse:
         context = {"form": UploadForm(organization=org), "error": error}
         return render(request, "uploads/ingest/new.html", context, status=413)
     form = UploadForm(request.POST or None, request.FILES or None, organization=org)
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and form.is_valid() and formats.is_batch(form):
+        # Several files, or a zip: one upload per file, in one batch (uploads.views.formats).
+        response = formats.create_batch(request, org, form)
+        if response is not None:
+            return response
+    elif request.method == "POST" and form.is_valid():
         try:
             upload = upload_create(
                 organization=org,
@@ -46,6 +52,8 @@ def upload_new(request: HttpRequest) -> HttpResponse:
                 file=form.cleaned_data["file"],
                 meter=form.cleaned_data["meter"],
                 targets=form.cleaned_data["targets"],
+                sheet=form.cleaned_data.get("sheet", ""),
+                source_unit=form.cleaned_data.get("source_unit", ""),
             )
         except IngestError as exc:
             form.add_error(None, str(exc))
