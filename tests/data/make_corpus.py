@@ -125,6 +125,12 @@ GOOD: dict[str, tuple[bytes, int, str, float, bool]] = {
 
 
 def main() -> None:
+    # The formats' files (Green Button XML, Excel, zips) live in their own table.
+    from corpus_formats import BAD as FORMATS_BAD
+    from corpus_formats import GOOD as FORMATS_GOOD
+
+    BAD.update(FORMATS_BAD)
+    GOOD.update(FORMATS_GOOD)
     for folder, table in (("bad", BAD), ("good", GOOD)):
         out = HERE / folder
         out.mkdir(exist_ok=True)

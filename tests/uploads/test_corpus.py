@@ -60,6 +60,19 @@ def test_the_corpus_has_at_least_fifty_malformed_files():
 def test_it_refuses_each_malformed_file_with_a_clear_message(name, owner_client, org, owner, meter, solar):
     expected, meter_column = BAD[name]
     data = (DATA / "bad" / name).read_bytes()
+    if name.endswith(".zip"):
+        # A zip is sent as a batch (what the upload form does with it): refused as a whole.
+        from django.core.files.uploadedfile import SimpleUploadedFile
+
+        from uploads.services.formats import batch_create
+
+        with pytest.raises(IngestError) as refused:
+            batch_create(organization=org, user=owner, files=[SimpleUploadedFile(name, data)], meter=meter,
+                         targets=[Target.WATTICS], run_now=True)  # fmt: skip
+        message = str(refused.value)
+        assert expected in message and message[:1].isupper() and message.endswith("."), message
+        assert Upload.objects.count() == 0 and Reading.objects.count() == 0
+        return
     upload = submit(org, owner, data, meter=None if meter_column else meter, name=name)
     assert_refused(upload, owner, expected, owner_client)
 

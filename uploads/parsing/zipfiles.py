@@ -56,11 +56,11 @@ def members(raw: BinaryIO, *, max_total: int, max_ratio: int, max_files: int) ->
     for info in infos:
         if info.file_size > 1024 * 1024 and info.file_size > max_ratio * max(info.compress_size, 1):
             raise FileProblem(
-                f"{info.filename} in the zip expands {info.file_size // max(info.compress_size, 1)} times "
+                f"The file {info.filename} in the zip expands {info.file_size // max(info.compress_size, 1)} times "
                 f"(more than {max_ratio}): the zip was refused as a zip bomb."
             )
         if info.flag_bits & 0x1:
-            raise FileProblem(f"{info.filename} in the zip is encrypted; upload it unencrypted.")
+            raise FileProblem(f"The file {info.filename} in the zip is encrypted; upload it unencrypted.")
     written = 0
     for info in infos:
         out = tempfile.SpooledTemporaryFile(max_size=1024 * 1024)  # noqa: SIM115 - handed to the caller
@@ -73,13 +73,13 @@ def members(raw: BinaryIO, *, max_total: int, max_ratio: int, max_files: int) ->
                     # The directory's sizes can lie: the bytes themselves are counted too.
                     if written > max_total or size > max_ratio * max(info.compress_size, 1) + 1024 * 1024:
                         raise FileProblem(
-                            f"{info.filename} in the zip expands beyond what its directory says: "
+                            f"The file {info.filename} in the zip expands beyond what its directory says: "
                             "the zip was refused as a zip bomb."
                         )
                     out.write(chunk)
         except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as exc:
             out.close()
-            raise FileProblem(f"{info.filename} in the zip cannot be unpacked ({exc}).") from exc
+            raise FileProblem(f"The file {info.filename} in the zip cannot be unpacked ({exc}).") from exc
         except FileProblem:
             out.close()
             raise

@@ -132,10 +132,10 @@ def _unpack(files: list[File]) -> list[tuple[str, int, object]]:
                         )
                     )
                 except FileProblem as exc:
-                    raise IngestError(f"{name}: {exc}") from exc
+                    raise IngestError(f"{str(exc).rstrip('.')} ({name}).") from exc
                 for member in found:
                     if is_zip(member.file.read(4)) and member.name.lower().endswith(".zip"):
-                        raise IngestError(f"{name}: {member.name} is a zip inside the zip; unpack it first.")
+                        raise IngestError(f"The file {member.name} in {name} is a zip inside the zip; unpack it first.")
                     member.file.seek(0)
                     out.append((member.name, member.size, member.file))
                 continue
