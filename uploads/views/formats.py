@@ -76,7 +76,8 @@ def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def batch_confirm(request: HttpRequest, pk: int) -> HttpResponse:
     batch = object_or_404(request, _batches(request), pk=pk, change=True)
     pushed = 0
-    for upload in batch.uploads.filter(status=UploadStatus.VALIDATED):
+    # Oldest data first: pushes are queued in that order (Wattics keeps only packets newer than its latest).
+    for upload in batch.uploads.filter(status=UploadStatus.VALIDATED).order_by("period_start", "id"):
         try:
             upload_confirm(upload=upload, user=request.user)
             pushed += 1
