@@ -92,13 +92,17 @@ def test_the_unit_chosen_on_the_form_converts_a_file_without_unit_column(org, ow
 # --- Green Button ----------------------------------------------------------------------
 
 
-def test_green_button_hourly_electricity_with_a_fixed_meter_across_the_fall_back(org, owner, meter, no_deliveries):
+def test_green_button_hourly_electricity_with_a_fixed_meter_across_the_fall_back(
+    org, owner, owner_client, meter, no_deliveries
+):
     # 48 hours from local midnight of 2024-11-02: the 3rd has 25 local hours (clocks go back at 02:00).
     start = datetime(2024, 11, 2, tzinfo=NY)
     upload = submit(org, owner, electric_feed(start, 49), meter=meter, name="pge_electric.xml")
     assert upload.status == UploadStatus.VALIDATED, upload.error
     assert upload.options["format"] == "greenbutton" and upload.rows_valid == 49
     assert upload.unit_conversions[0]["from"] == "Wh" and upload.unit_conversions[0]["factor"] == 0.001
+    page = owner_client.get(f"/uploads/{upload.pk}/review/").content.decode()
+    assert 'data-conversion="Wh-kWh"' in page and "× 0.001" in page and "multiplier 10^0" in page
     upload_confirm(upload=upload, user=owner, run_now=True)
     stamps = list(Reading.objects.order_by("ts").values_list("ts", flat=True))
     assert stamps == [start.astimezone(UTC) + timedelta(hours=i) for i in range(49)]
@@ -215,6 +219,34 @@ def test_green_button_is_parsed_in_constant_memory():
 
 
 # --- Excel and Portfolio Manager ---------------------------------------------------------
+
+
+def test_an_xlsx_is_parsed_under_the_same_memory_bound_as_csv():
+    import io
+    import tracemalloc
+
+    from uploads.parsing import MeterInfo, ParsedFile, ReadingRow
+
+    info = MeterInfo(1, "Main", ZoneInfo("UTC"), 15, False)
+
+    def peak(rows: int) -> tuple[int, int]:
+        start = datetime(2020, 1, 1)
+        data = fs.xlsx({"R": [["timestamp", "value"]] + [[start + timedelta(minutes=15 * i), i % 100 + 0.5]
+                                                         for i in range(rows)]})  # fmt: skip
+        tracemalloc.start()
+        parsed = ParsedFile(io.BytesIO(data), column_mapping=None, fixed_meter=info, resolve_meter=lambda k: "no",
+                            max_decompressed_bytes=10**9)  # fmt: skip
+        count = sum(1 for row in parsed if isinstance(row, ReadingRow))
+        result = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return count, result
+
+    small_count, small = peak(1_000)
+    big_count, big = peak(20_000)
+    assert (small_count, big_count) == (1_000, 20_000)
+    # Twenty times the rows, about the same memory; the CSV test's bound (tests/uploads/test_parsing_memory.py).
+    assert big < 2 * small + 256 * 1024, (small, big)
+    assert big < 2 * 1024 * 1024
 
 
 def test_an_xlsx_of_readings_is_read_like_a_csv(org, owner, meter, no_deliveries):

@@ -74,6 +74,40 @@ def check_archive(raw: BinaryIO, *, max_decompressed_bytes: int) -> zipfile.ZipF
     return archive
 
 
+def _row_parser_class():
+    from openpyxl.worksheet._reader import ROW_TAG, SHEET_MAIN_NS, WorkSheetParser
+    from openpyxl.xml.functions import iterparse  # defusedxml's when installed
+
+    sheet_data = f"{{{SHEET_MAIN_NS}}}sheetData"
+
+    class RowParser(WorkSheetParser):
+        """openpyxl's sheet parser, rows only, each row dropped from the tree once read.
+
+        openpyxl clears a parsed row but leaves the empty element in the tree (about 80 bytes a
+        row, so a million-row sheet would hold 80 MB); this parser removes it. Relies on openpyxl's
+        parse_row (pinned version)."""
+
+        def parse(self):
+            parent = None
+            for event, element in iterparse(self.source, events=("start", "end")):
+                if event == "start":
+                    if element.tag == sheet_data:
+                        parent = element
+                    continue
+                if element.tag == ROW_TAG:
+                    row = self.parse_row(element)
+                    element.clear()
+                    if parent is not None:
+                        parent.remove(element)
+                    yield row
+
+    return RowParser
+
+
+def _RowParser(*args, **kwargs):  # noqa: N802 - a class, built on first use (openpyxl is imported lazily)
+    return _row_parser_class()(*args, **kwargs)
+
+
 class XlsxSource:
     """The records of one sheet of a workbook: header first, then `(row number, cells)` for each data row."""
 
@@ -117,8 +151,19 @@ class XlsxSource:
     def _iter_rows(self) -> Iterator[tuple[int, list[str]]]:
         ws = self.book[self.sheet]
         try:
-            for number, values in enumerate(ws.iter_rows(values_only=True, max_col=MAX_COLUMNS), start=1):
-                yield number, [_cell_text(v) for v in values]
+            with ws._get_source() as src:
+                parser = _RowParser(
+                    src,
+                    ws._shared_strings,
+                    data_only=True,
+                    epoch=self.book.epoch,
+                    date_formats=self.book._date_formats,
+                    timedelta_formats=self.book._timedelta_formats,
+                )
+                for number, cells in parser.parse():
+                    values = {c["column"]: c["value"] for c in cells if c["column"] <= MAX_COLUMNS}
+                    width = max(values, default=0)
+                    yield number, [_cell_text(values.get(col)) for col in range(1, width + 1)]
         except FileProblem:
             raise
         except Exception as exc:
