@@ -185,6 +185,26 @@ def test_a_green_button_file_with_several_series_and_one_meter_is_refused(org, o
     assert Reading.objects.count() == 0
 
 
+def test_green_button_register_readings_are_left_out_with_a_warning(org, owner, meter, no_deliveries):
+    start = datetime(2024, 6, 1, tzinfo=UTC)
+    usage = espi.Channel(readings=espi.hourly(start, 3))
+    register = espi.Channel(readings=espi.hourly(start, 3, value=lambda i: 100000 + 400 * i))
+    data = espi.feed([espi.Point("Depot", channels=[usage, register])]).replace(
+        b"<accumulationBehaviour>4</accumulationBehaviour>", b"<accumulationBehaviour>1</accumulationBehaviour>", 2
+    )
+    data = data.replace(
+        b"<accumulationBehaviour>1</accumulationBehaviour>", b"<accumulationBehaviour>4</accumulationBehaviour>", 1
+    )
+    upload = submit(org, owner, data, meter=meter)
+    assert upload.status == UploadStatus.VALIDATED and upload.rows_valid == 3, upload.error
+    assert [w["count"] for w in upload.warnings if w["code"] == "register_readings"] == [3]
+    only_register = data.replace(
+        b"<accumulationBehaviour>4</accumulationBehaviour>", b"<accumulationBehaviour>1</accumulationBehaviour>"
+    )
+    refused = submit(org, owner, only_register, meter=meter)
+    assert refused.status == UploadStatus.INVALID and "only cumulative register readings" in refused.error
+
+
 def test_green_button_estimated_readings_are_flagged(org, owner, meter):
     readings = espi.hourly(datetime(2024, 6, 1, tzinfo=UTC), 4)
     readings[1].quality = 8

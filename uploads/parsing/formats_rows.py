@@ -32,6 +32,8 @@ class RowAdjuster:
     def check_fixed_meter(self, fixed_meter: MeterInfo | None) -> MeterInfo | None:
         """One meter chosen for a Green Button file is fine for one series; several need the mapping step."""
         series = getattr(self.source, "series", None)
+        if series is not None:
+            series = {k: s for k, s in series.items() if not s.cumulative}
         if fixed_meter is not None and series is not None and len(series) > 1:
             names = "; ".join(list(series)[:5])
             raise FileProblem(
@@ -73,7 +75,7 @@ class RowAdjuster:
         return dataclasses.replace(row, value=row.value * factor)
 
     def warnings(self) -> list[dict]:
-        out = []
+        out = list(self.source.warnings()) if hasattr(self.source, "warnings") else []
         for meter, n in self.estimated.items():
             entries = "entry is" if n == 1 else "entries are"
             out.append(

@@ -67,6 +67,8 @@ class Series:
     commodity: str
     service: str
     readings: int = 0
+    # accumulationBehaviour 1: the meter's register (cumulative), not usage per interval: not read.
+    cumulative: bool = False
 
     def as_dict(self) -> dict:
         return {
@@ -79,6 +81,7 @@ class Series:
             "commodity": self.commodity,
             "service": self.service,
             "readings": self.readings,
+            "cumulative": self.cumulative,
         }
 
 
@@ -248,6 +251,28 @@ class GreenButtonSource:
             self.series_of_entry[number] = self._series(up_href, point, reading_type, meta.block_counts[number])
         if len(self.series) > MAX_SERIES:
             raise FileProblem(f"This Green Button file holds more than {MAX_SERIES} series; split it.")
+        if all(s.cumulative for s in self.series.values()):
+            raise FileProblem(
+                "This Green Button file holds only cumulative register readings (accumulationBehaviour 1); "
+                "the portal reads usage per interval (accumulationBehaviour 4): export interval usage."
+            )
+        # Register series are left out; the meter mapping and the review page only see usage.
+        self.series = {k: s for k, s in self.series.items() if not s.cumulative} | {
+            k: s for k, s in self.series.items() if s.cumulative
+        }
+
+    def warnings(self) -> list[dict]:
+        return [
+            {
+                "code": "register_readings",
+                "count": s.readings,
+                "message": f"{s.key}: {s.readings} cumulative register readings (accumulationBehaviour 1) were "
+                "left out; only usage per interval is read.",
+                "meter": "",
+            }
+            for s in self.series.values()
+            if s.cumulative
+        ]
 
     def _series(self, up_href: str, point: dict, rt: _ReadingType, count: int) -> Series:
         number = up_href.rsplit("/", 1)[-1] if up_href and not up_href.startswith("#") else ""
@@ -256,7 +281,7 @@ class GreenButtonSource:
             name = f"{name} (UsagePoint {number})"
         flow = FLOW.get(rt.flow, f"flow {rt.flow}")
         unit = UOM.get(rt.uom, f"ESPI uom {rt.uom}") if rt.uom is not None else "ESPI uom missing"
-        key = f"{name}, {flow}"
+        key = f"{name}, {flow}" + (", register" if rt.accumulation == 1 else "")
         same = self.series.get(key)
         if same is not None and same.interval_seconds != rt.interval:
             key = f"{key}, every {rt.interval} s"
@@ -272,6 +297,7 @@ class GreenButtonSource:
                 interval_seconds=rt.interval,
                 commodity=COMMODITY.get(rt.commodity, "") if rt.commodity is not None else "",
                 service=point["service"],
+                cumulative=rt.accumulation == 1,
             )
         same.readings += count
         return same
@@ -295,7 +321,7 @@ class GreenButtonSource:
                 if elem.tag == ATOM + "entry":
                     _free(elem)
                 continue
-            if series is None:
+            if series is None or series.cumulative:
                 _free(elem)
                 continue
             yield elem.sourceline or 0, self._cells(series, elem)
