@@ -119,7 +119,7 @@ UploadForm.base_fields["source_unit"] = forms.ChoiceField(
     label="Unit of the values",
     help_text="When the file has no unit column and is not in the meter's unit: the values are converted.",
 )
-UploadForm.base_fields["file"].label = "File"
+UploadForm.base_fields["file"].label = "CSV file, Excel, Green Button XML or zip"
 
 
 def _clean_more_files(self):

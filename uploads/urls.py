@@ -43,7 +43,11 @@ from uploads.views import formats  # noqa: E402
 urlpatterns += [
     path("batches/<int:pk>/", formats.batch_detail, name="batch"),
     path("batches/<int:pk>/confirm/", formats.batch_confirm, name="batch_confirm"),
-    path("<int:pk>/meters/", formats.upload_meters, name="meters"),
+    path("<int:pk>/meters/", formats.upload_meters, name="match_meters"),
     path("formats/", formats.formats_page, name="formats"),
-    path("formats/<str:name>", formats.format_template, name="format_template"),
+]
+# One route per template (names, not objects: every member of any organization may download them).
+urlpatterns += [
+    path(f"formats/{name}", formats.format_template, {"name": name}, name=f"format_template_{i}")
+    for i, name in enumerate(formats.TEMPLATES)
 ]

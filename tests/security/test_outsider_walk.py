@@ -12,7 +12,7 @@ from api.services import api_key_create
 from notifications.services import webhook_create
 from sites.models import Device, Meter, Site
 from tests import factories
-from uploads.models import Delivery, DeliveryStatus, Upload
+from uploads.models import Delivery, DeliveryStatus, Upload, UploadBatch
 
 
 def patterns(resolvers=None, namespace=""):
@@ -37,15 +37,18 @@ def world(org, owner):
     factories.make_exchange(delivery)
     api_key, _ = api_key_create(organization=org, name="walk", role="operator")
     webhook = webhook_create(organization=org, url="https://example.com/hook", secret="s" * 20, events=[])
+    batch = UploadBatch.objects.create(organization=org, created_by=owner, name="q1.zip")
+    Upload.objects.filter(pk=upload.pk).update(batch=batch)
     return {"site": site, "meter": meter, "device": device, "upload": upload, "delivery": delivery,
-            "api_key": api_key, "webhook": webhook}  # fmt: skip
+            "api_key": api_key, "webhook": webhook, "batch": batch}  # fmt: skip
 
 
 def kwargs_for(name: str, pattern: URLPattern, world: dict) -> dict[str, int]:
     short = name.split(":")[-1]
     if short == "delivery_exchanges":
         return {"pk": world["upload"].pk, "delivery_pk": world["delivery"].pk}
-    for prefix, key in (("site_", "site"), ("meter", "meter"), ("device_", "device"), ("delivery_", "delivery")):
+    for prefix, key in (("site_", "site"), ("meter", "meter"), ("device_", "device"), ("delivery_", "delivery"),
+                        ("batch", "batch")):  # fmt: skip
         if short.startswith(prefix):
             return {"pk": world[key].pk}
     if name.startswith("uploads:"):

@@ -2,7 +2,7 @@
 formats page and its templates. Viewers may look; operators and owners may act."""
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -91,7 +91,7 @@ def upload_meters(request: HttpRequest, pk: int) -> HttpResponse:
     """Match each meter id of another system in the file to a meter; remembered for the next file."""
     upload = object_or_404(request, Upload.objects.select_related("organization"), pk=pk, change=True)
     if not upload.options.get("meter_keys"):
-        raise Http404("This upload has no meters to match.")
+        return redirect("uploads:review", pk=pk)  # nothing (left) to match
     form = MeterMatchForm(request.POST or None, upload=upload)
     if request.method == "POST" and form.is_valid():
         try:
@@ -110,9 +110,7 @@ def formats_page(request: HttpRequest) -> HttpResponse:
 
 def format_template(request: HttpRequest, name: str) -> HttpResponse:
     current_org_or_404(request)
-    template = TEMPLATES.get(name)
-    if template is None:
-        raise Http404("No such template.")
+    template = TEMPLATES[name]
     response = HttpResponse(template.build(), content_type=template.content_type)
     response["Content-Disposition"] = f'attachment; filename="{template.name}"'
     return response
