@@ -16,6 +16,11 @@ from uploads.parsing.units import Converter, UnitError
 YES = {"yes", "y", "true", "1", "e", "est", "estimated", "x"}
 
 
+def _scaled(value: float, factor: float) -> float:
+    """value × factor to 12 significant digits: 475 Wh is 0.475 kWh, not 0.47500000000000003."""
+    return float(f"{value * factor:.12g}")
+
+
 class RowAdjuster:
     def __init__(self, source, header: list[str], *, unit: str = ""):
         self.source, self.header = source, header
@@ -71,8 +76,8 @@ class RowAdjuster:
         if factor == 1.0:
             return row
         if isinstance(row, BillRow):
-            return dataclasses.replace(row, energy_kwh=row.energy_kwh * factor)
-        return dataclasses.replace(row, value=row.value * factor)
+            return dataclasses.replace(row, energy_kwh=_scaled(row.energy_kwh, factor))
+        return dataclasses.replace(row, value=_scaled(row.value, factor))
 
     def warnings(self) -> list[dict]:
         out = list(self.source.warnings()) if hasattr(self.source, "warnings") else []
