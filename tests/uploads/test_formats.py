@@ -156,6 +156,9 @@ def test_two_usage_points_are_matched_once_and_remembered(org, owner, owner_clie
     upload.refresh_from_db()
     assert upload.status == UploadStatus.VALIDATED, upload.error
     assert SourceMeter.objects.filter(organization=org).count() == 3
+    from audit.models import AuditEvent
+
+    assert AuditEvent.objects.filter(action="map", object_type="upload", object_id=str(upload.pk)).exists()
     upload_confirm(upload=upload, user=owner, run_now=True)
     assert Reading.objects.filter(meter=meter).count() == 24 and Reading.objects.filter(meter=gas).count() == 2
     # Received energy kept apart, on the production meter, as generation (the push makes it negative).

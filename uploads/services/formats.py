@@ -10,12 +10,13 @@ from django.core.files import File
 from django.db import transaction
 
 from accounts.models import Organization
+from audit.services import audited
 from sites.models import Meter
 from uploads.models import SavedMapping, SourceMeter, Upload, UploadBatch, UploadStatus
 from uploads.parsing.columns import normalise
 from uploads.parsing.source import FileProblem
 from uploads.parsing.zipfiles import is_zip, members
-from uploads.services.ingest import IngestError, MeterLookup, _info, _schedule, upload_create
+from uploads.services.ingest import UPLOAD_AUDIT_FIELDS, IngestError, MeterLookup, _info, _schedule, upload_create
 
 # --- Meters of other systems --------------------------------------------------------
 
@@ -56,6 +57,7 @@ def source_meters_save(*, organization: Organization, source: str, choices: dict
         )
 
 
+@audited("map", "upload", target="upload", fields=UPLOAD_AUDIT_FIELDS + ("options",))
 def upload_set_source_meters(*, upload: Upload, choices: dict[str, Meter], user, run_now: bool | None = None) -> Upload:
     """The user matched the file's meter ids to meters: remember them, validate again."""
     allowed = (UploadStatus.NEEDS_MAPPING, UploadStatus.VALIDATED, UploadStatus.INVALID)
