@@ -208,6 +208,15 @@ def test_green_button_register_readings_are_left_out_with_a_warning(org, owner, 
     assert refused.status == UploadStatus.INVALID and "only cumulative register readings" in refused.error
 
 
+def test_a_gzipped_green_button_file_is_read(org, owner, meter, no_deliveries):
+    import gzip
+
+    data = gzip.compress(electric_feed(datetime(2024, 1, 15, tzinfo=UTC), 5), mtime=0)
+    upload = submit(org, owner, data, meter=meter, name="usage.xml.gz")
+    assert upload.status == UploadStatus.VALIDATED and upload.rows_valid == 5, upload.error
+    assert upload.options["compression"] == "gzip"
+
+
 def test_green_button_estimated_readings_are_flagged(org, owner, meter):
     readings = espi.hourly(datetime(2024, 6, 1, tzinfo=UTC), 4)
     readings[1].quality = 8

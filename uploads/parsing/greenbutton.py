@@ -306,7 +306,11 @@ class GreenButtonSource:
 
     @property
     def options(self) -> dict:
-        return {"format": "greenbutton", "series": [s.as_dict() for s in self.series.values()]}
+        return {
+            "format": "greenbutton",
+            "compression": getattr(self, "compression", ""),
+            "series": [s.as_dict() for s in self.series.values()],
+        }
 
     def rows(self) -> Iterator[tuple[int, list[str]]]:
         entry = 0
