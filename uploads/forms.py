@@ -148,8 +148,10 @@ class MeterMatchForm(forms.Form):
         self.keys: list[str] = upload.options.get("meter_keys", [])
         meters = Meter.objects.filter(organization=upload.organization).select_related("site")
         for i, key in enumerate(self.keys):
-            self.fields[f"meter_{i}"] = forms.ModelChoiceField(queryset=meters, label=key, required=True)
+            self.fields[f"meter_{i}"] = forms.ModelChoiceField(
+                queryset=meters, label=key, required=False, empty_label="— leave out (its rows are not stored) —"
+            )
 
     @property
     def choices(self) -> dict:
-        return {key: self.cleaned_data[f"meter_{i}"] for i, key in enumerate(self.keys)}
+        return {key: self.cleaned_data.get(f"meter_{i}") for i, key in enumerate(self.keys)}

@@ -207,7 +207,8 @@ class SourceMeter(models.Model):
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="source_meters")
     source = models.CharField(max_length=24, choices=Source.choices)
     key = models.CharField(max_length=300)
-    meter = models.ForeignKey(Meter, on_delete=models.CASCADE, related_name="source_keys")
+    # Empty: the organization chose to leave this one out (its rows are reported, never stored).
+    meter = models.ForeignKey(Meter, on_delete=models.CASCADE, null=True, blank=True, related_name="source_keys")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -182,6 +182,20 @@ def test_received_energy_on_a_consumption_meter_is_negative(org, owner, meter, n
     assert Reading.objects.filter(meter=meter, value__lt=0).count() == 0
 
 
+def test_a_series_left_out_is_reported_not_stored_and_not_asked_again(org, owner, meter, no_deliveries):
+    data = electric_feed(datetime(2024, 6, 1, tzinfo=UTC), 3, received=True)
+    upload = submit(org, owner, data)
+    delivered, received = upload.options["meter_keys"]
+    upload = upload_set_source_meters(upload=upload, choices={delivered: meter, received: None}, user=owner,
+                                      run_now=True)  # fmt: skip
+    assert upload.status == UploadStatus.VALIDATED and (upload.rows_valid, upload.rows_invalid) == (3, 3)
+    assert "was left out when the file's meters were matched" in upload.error_report.open("rb").read().decode()
+    upload_confirm(upload=upload, user=owner, run_now=True)
+    assert Reading.objects.count() == 3 and Reading.objects.filter(value__lt=0).count() == 0
+    again = submit(org, owner, data)
+    assert again.status == UploadStatus.VALIDATED
+
+
 def test_a_green_button_file_with_several_series_and_one_meter_is_refused(org, owner, meter):
     upload = submit(org, owner, electric_feed(datetime(2024, 6, 1, tzinfo=UTC), 3, received=True), meter=meter)
     assert upload.status == UploadStatus.INVALID and "holds 2 series" in upload.error

@@ -13,6 +13,7 @@ from accounts.models import Organization
 from audit.services import audited
 from sites.models import Meter
 from uploads.models import SavedMapping, SourceMeter, Upload, UploadBatch, UploadStatus
+from uploads.parsing import MeterInfo
 from uploads.parsing.columns import normalise
 from uploads.parsing.source import FileProblem
 from uploads.parsing.zipfiles import is_zip, members
@@ -20,24 +21,27 @@ from uploads.services.ingest import UPLOAD_AUDIT_FIELDS, IngestError, MeterLooku
 
 # --- Meters of other systems --------------------------------------------------------
 
+LEFT_OUT = "was left out when the file's meters were matched (change it by matching meters again)"
+
 
 class SourceMeterLookup(MeterLookup):
     """Meter column values -> meters: first the ids matched earlier (SourceMeter), then as MeterLookup."""
 
     def __init__(self, organization: Organization):
         super().__init__(organization)
-        self.matched = {
-            sm.key: _info(sm.meter)
+        self.matched: dict[str, MeterInfo | None] = {
+            sm.key: _info(sm.meter) if sm.meter_id else None
             for sm in SourceMeter.objects.filter(organization=organization).select_related("meter__site")
         }
 
     def _find(self, key: str):
         if key in self.matched:
-            return self.matched[key]
+            return self.matched[key] or LEFT_OUT
         return super()._find(key)
 
     def unresolved(self) -> list[str]:
-        return sorted(key for key, found in self._seen.items() if isinstance(found, str))
+        """Keys no meter was found for, and that nobody chose to leave out."""
+        return sorted(key for key, found in self._seen.items() if isinstance(found, str) and found != LEFT_OUT)
 
 
 def source_of(options: dict) -> str:
@@ -47,10 +51,10 @@ def source_of(options: dict) -> str:
 
 
 @transaction.atomic
-def source_meters_save(*, organization: Organization, source: str, choices: dict[str, Meter]) -> None:
-    """Remember which meter each id of another system is (replacing an earlier choice)."""
+def source_meters_save(*, organization: Organization, source: str, choices: dict[str, Meter | None]) -> None:
+    """Remember which meter each id of another system is (replacing an earlier choice); None leaves it out."""
     for key, meter in choices.items():
-        if meter.organization_id != organization.pk:
+        if meter is not None and meter.organization_id != organization.pk:
             raise IngestError("That meter belongs to another organization.")
         SourceMeter.objects.update_or_create(
             organization=organization, source=SourceMeter.Source(source), key=key[:300], defaults={"meter": meter}
@@ -58,7 +62,9 @@ def source_meters_save(*, organization: Organization, source: str, choices: dict
 
 
 @audited("map", "upload", target="upload", fields=UPLOAD_AUDIT_FIELDS + ("options",))
-def upload_set_source_meters(*, upload: Upload, choices: dict[str, Meter], user, run_now: bool | None = None) -> Upload:
+def upload_set_source_meters(
+    *, upload: Upload, choices: dict[str, Meter | None], user, run_now: bool | None = None
+) -> Upload:
     """The user matched the file's meter ids to meters: remember them, validate again."""
     allowed = (UploadStatus.NEEDS_MAPPING, UploadStatus.VALIDATED, UploadStatus.INVALID)
     with transaction.atomic():
