@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from accounts.forms import AdminLoginForm
 from accounts.models import Membership, Organization, VendorCredentials
 
 
@@ -21,3 +22,7 @@ class VendorCredentialsAdmin(admin.ModelAdmin):
     # Secrets are never shown back, not even to staff.
     list_display = ["organization", "wattcarbon_email", "wattics_username", "updated_at"]
     exclude = ["wattcarbon_api_key", "wattics_password"]
+
+
+# The admin's login goes through the portal's login throttle.
+admin.site.login_form = AdminLoginForm

@@ -1,5 +1,6 @@
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
+from django.core.exceptions import BadRequest
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -46,9 +47,23 @@ def active(request: HttpRequest) -> HttpResponse:
     return render(request, "dashboard/_active.html", _active_context(request))
 
 
+def _query_day(request: HttpRequest, name: str) -> date | None:
+    """A day from the query string; a day that does not exist, or one so far off that the
+    range arithmetic would overflow (9999-12-31), is a 400, not a 500."""
+    text = request.GET.get(name)
+    if not text:
+        return None
+    try:
+        day = parse_date(text)
+    except ValueError as exc:
+        raise BadRequest(f"{name} is not a real date.") from exc
+    if day is not None and not (1900 <= day.year <= 2200):
+        raise BadRequest(f"{name} must be a date between the years 1900 and 2200.")
+    return day
+
+
 def _parse_range(request: HttpRequest, span: dash.Span, interval_minutes: int) -> tuple[datetime, datetime, bool]:
-    start_day = parse_date(request.GET.get("from") or "") if request.GET.get("from") else None
-    end_day = parse_date(request.GET.get("to") or "") if request.GET.get("to") else None
+    start_day, end_day = _query_day(request, "from"), _query_day(request, "to")
     default_start, default_end = dash.default_range(span=span, interval_minutes=interval_minutes)
     if start_day is None and end_day is None:
         return default_start, default_end, False

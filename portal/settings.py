@@ -375,6 +375,44 @@ PERMISSIONS_POLICY: dict[str, list[str]] = {
 # Two-factor login (django-otp): the issuer shown in authenticator apps.
 OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Energy Data Portal")
 
+# --- Accounts, vendor hosts, throttles (security in depth) ----------------------
+# Previous Fernet keys, newest first: values stored with them are still read (MultiFernet),
+# and written again with FIELD_ENCRYPTION_KEY on the next save.
+FIELD_ENCRYPTION_KEYS_PREVIOUS = env.list("FIELD_ENCRYPTION_KEYS_PREVIOUS", default=[])
+# Hosts (host or host:port) the worker may send vendor requests to: the vendors' published
+# production and test hosts. Development adds the simulators' loopback addresses.
+VENDOR_ALLOWED_HOSTS = env.list(
+    "VENDOR_ALLOWED_HOSTS",
+    default=["api.wattcarbon.com", "web-collector.wattics.com", "demo-dc.wattics.com", "dev-web-collector.wattics.com"]
+    + (["127.0.0.1", "localhost", "[::1]"] if DEBUG else []),
+)
+# Non-public networks a vendor host may resolve to (CIDR). Everything else that is not a
+# public address (loopback, private, link-local, cloud metadata) is refused at connect time.
+VENDOR_ALLOWED_NETWORKS = env.list("VENDOR_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"] if DEBUG else [])
+VENDOR_REQUIRE_HTTPS = env.bool("VENDOR_REQUIRE_HTTPS", default=not DEBUG)
+# How much of a vendor's error text is kept and shown (tags and control characters removed).
+VENDOR_ERROR_TEXT_MAX = env.int("VENDOR_ERROR_TEXT_MAX", default=500)
+# Behind a reverse proxy: how many proxies append to X-Forwarded-For (0: use REMOTE_ADDR).
+# The login throttle keys on the address the outermost trusted proxy saw.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+# Login throttle counters: Redis when set (atomic INCR that keeps its expiry), else this
+# process's memory (`make run` is one process).
+CACHES["throttle"] = (
+    {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    if REDIS_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "login-throttle"}
+)
+CACHES["throttle"]["KEY_PREFIX"] = CACHES["default"]["KEY_PREFIX"]
+# Password reset mail: the console under DEBUG, EMAIL_URL (e.g. smtp+tls://user:pass@host:587) otherwise.
+if DEBUG and not env.str("EMAIL_URL", default=""):
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+else:
+    globals().update(env.email_url("EMAIL_URL", default="smtp://localhost:25"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="portal@localhost")
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3 * 3600)
+# Columns a CSV upload may have: a header of 32,000 commas must not cost a 50 MB mapping page.
+UPLOAD_MAX_COLUMNS = env.int("UPLOAD_MAX_COLUMNS", default=200)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -5,7 +5,7 @@ Viewers read everything; a change (any POST, and the create/edit/delete pages) n
 """
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import BadRequest, ValidationError
 from django.core.paginator import Page, Paginator
 from django.forms import Form
 from django.http import HttpRequest, HttpResponse
@@ -64,7 +64,10 @@ def _sync_queued(request: HttpRequest, obj, *, queued: bool, what: str) -> HttpR
 
 
 def _filters(request: HttpRequest, *names: str) -> dict[str, str]:
-    return {name: request.GET.get(name, "").strip() for name in names}
+    found = {name: request.GET.get(name, "").strip() for name in names}
+    if found.get("site") and not (found["site"].isascii() and found["site"].isdigit() and len(found["site"]) < 19):
+        raise BadRequest("site must be a site's number.")  # 400, not a 500 from the lookup
+    return found
 
 
 # ----- Sites -------------------------------------------------------------------------------

@@ -244,9 +244,11 @@ def vendor_credentials(org, wattcarbon_sim, wattics_sim):
 @pytest.fixture(autouse=True)
 def _clean_cache():
     """Each test starts with an empty cache (only this run's keys: Redis is shared)."""
-    from django.core.cache import cache
+    from django.core.cache import cache, caches
 
     yield
+    if not settings.CACHES["throttle"]["BACKEND"].endswith("RedisCache"):
+        caches["throttle"].clear()  # this process's memory: nothing shared to spare
     if settings.CACHES["default"]["BACKEND"].endswith("RedisCache"):
         client = cache._cache.get_client(write=True)
         keys = list(client.scan_iter(f"{settings.CACHES['default']['KEY_PREFIX']}:*", count=1000))

@@ -15,9 +15,9 @@ import requests
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
-from requests.adapters import HTTPAdapter
 
 from vendors.models import HttpExchange
+from vendors.safety import GuardedAdapter, VendorURLRefused, vendor_text
 
 _local = threading.local()
 
@@ -30,7 +30,8 @@ def session() -> requests.Session:
     if s is None:
         s = requests.Session()
         # No retries inside urllib3: retry policy belongs to the delivery, which records each try.
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=4, max_retries=0)
+        # Only allowed vendor hosts, only public addresses (vendors/safety.py).
+        adapter = GuardedAdapter(pool_connections=4, pool_maxsize=4, max_retries=0)
         s.mount("http://", adapter)
         s.mount("https://", adapter)
         s.headers["User-Agent"] = settings.VENDOR_USER_AGENT
@@ -56,7 +57,12 @@ def safe_url(url: str) -> str:
 
 
 def error_text(response: requests.Response, limit: int = 500) -> str:
-    """The vendor's own words for a failed request, short: FastAPI's `detail` or the body."""
+    """The vendor's own words for a failed request, short: FastAPI's `detail` or the body,
+    cut and without tags or control characters (vendors/safety.py)."""
+    return vendor_text(_error_text(response, limit), limit)
+
+
+def _error_text(response: requests.Response, limit: int) -> str:
     try:
         body = response.json()
     except ValueError:
@@ -136,6 +142,7 @@ def send(method: str, url: str, *, log: ExchangeLog, **kwargs) -> requests.Respo
     kwargs go to requests (auth, headers, data, json, files). A timeout is always set.
     """
     kwargs.setdefault("timeout", timeouts())
+    kwargs.setdefault("allow_redirects", False)  # a redirect could lead anywhere: it is an answer, not followed
     body = kwargs.get("data")
     request_bytes = len(body) if isinstance(body, bytes | str) else 0
     started = time.perf_counter()
@@ -144,6 +151,8 @@ def send(method: str, url: str, *, log: ExchangeLog, **kwargs) -> requests.Respo
     except requests.RequestException as exc:
         elapsed = (time.perf_counter() - started) * 1000
         message = f"{type(exc).__name__}: no answer from {safe_url(url)}"
+        if isinstance(exc, VendorURLRefused):
+            message = f"Refused: {exc}"
         log.add(method=method, url=url, status_code=None, duration_ms=elapsed, error=message,
                 request_bytes=request_bytes)  # fmt: skip
         # A broken pooled connection must not poison the next request.

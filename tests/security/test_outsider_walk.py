@@ -22,7 +22,14 @@ def patterns(resolvers=None, namespace=""):
                 continue  # Django's admin: staff only, its own permission system
             yield from patterns(p.url_patterns, p.namespace or namespace)
         elif isinstance(p, URLPattern) and p.pattern.converters:
-            yield f"{namespace}:{p.name}" if namespace else p.name, p
+            name = f"{namespace}:{p.name}" if namespace else p.name
+            if name in NOT_OBJECT_URLS:
+                continue  # walked by test_account_urls_reveal_and_change_nothing_of_another_user below
+            yield name, p
+
+
+# URLs with parameters that name no organization's object (a password reset link).
+NOT_OBJECT_URLS = {"accounts:password_reset_confirm"}
 
 
 @pytest.fixture
@@ -138,3 +145,57 @@ def test_org_level_pages_show_and_change_only_the_requesters_own(client, world, 
             assert client.post(reverse(name), {"require_two_factor": "on"}).status_code == 403, name
     org.refresh_from_db()
     assert not org.require_two_factor
+
+
+# --- Account URLs (no organization object): what an outsider can do with them ---------
+
+
+def test_account_urls_reveal_and_change_nothing_of_another_user(client, owner, outsider):
+    """The account pages act on the logged-in user only; a reset link for someone else
+    without its token is refused and changes nothing."""
+    from django.contrib.auth.tokens import default_token_generator
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
+    from tests.factories import PASSWORD
+
+    client.force_login(outsider)
+    # Password change: the form is the outsider's own (their old password is asked for).
+    assert client.get(reverse("accounts:password_change")).status_code == 200
+    response = client.post(
+        reverse("accounts:password_change"),
+        {"old_password": PASSWORD, "new_password1": "An0ther-long-pass!", "new_password2": "An0ther-long-pass!"},
+    )
+    assert response.status_code == 302
+    owner.refresh_from_db()
+    outsider.refresh_from_db()
+    assert owner.check_password(PASSWORD) and outsider.check_password("An0ther-long-pass!")
+    # Every reset URL, with the owner's id and a token made for the outsider: invalid link.
+    forged = default_token_generator.make_token(outsider)
+    confirm = reverse(
+        "accounts:password_reset_confirm",
+        kwargs={"uidb64": urlsafe_base64_encode(force_bytes(owner.pk)), "token": forged},
+    )
+    # Every parameterised URL is walked: by the object walk, or here.
+    assert {name for name, _ in patterns_all()} - {name for name, _ in patterns()} == NOT_OBJECT_URLS
+    for method in ("get", "post"):
+        response = getattr(client, method)(
+            confirm, {"new_password1": "Hijack-pass-123!", "new_password2": "Hijack-pass-123!"}
+        )
+        assert response.status_code == 200
+        assert b"This link does not work" in response.content
+    owner.refresh_from_db()
+    assert owner.check_password(PASSWORD)
+    for name in ("password_change_done", "password_reset", "password_reset_done", "password_reset_complete"):
+        response = client.get(reverse(f"accounts:{name}"))
+        assert response.status_code == 200, name
+        assert b"Acme Energy" not in response.content  # nothing of the owner's organization
+
+
+def patterns_all(resolvers=None, namespace=""):
+    """Every named pattern with parameters, the ones the object walk leaves out included."""
+    for p in resolvers if resolvers is not None else get_resolver().url_patterns:
+        if isinstance(p, URLResolver):
+            yield from patterns_all(p.url_patterns, p.namespace or namespace)
+        elif isinstance(p, URLPattern) and p.pattern.converters:
+            yield (f"{namespace}:{p.name}" if namespace else p.name), p

@@ -21,8 +21,21 @@ MAX_LINE_BYTES = 64 * 1024
 # swallow the rest of a big file into memory.
 csv.field_size_limit(MAX_LINE_BYTES)
 
+# A header of 32,000 commas must not become a 32,000-field mapping page.
+DEFAULT_MAX_COLUMNS = 200
+
 DELIMITERS = (",", ";", "\t")
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
+
+
+def _default_max_columns() -> int:
+    """UPLOAD_MAX_COLUMNS when Django is configured (this module imports nothing of the portal)."""
+    try:
+        from django.conf import settings
+
+        return int(getattr(settings, "UPLOAD_MAX_COLUMNS", DEFAULT_MAX_COLUMNS))
+    except Exception:  # noqa: BLE001 - no Django settings: the parser used on its own
+        return DEFAULT_MAX_COLUMNS
 
 
 class FileProblem(Exception):
@@ -82,7 +95,7 @@ class CsvSource:
     Raises FileProblem for whatever makes the file as a whole unreadable.
     """
 
-    def __init__(self, raw: BinaryIO, *, max_decompressed_bytes: int):
+    def __init__(self, raw: BinaryIO, *, max_decompressed_bytes: int, max_columns: int | None = None):
         head = raw.read(4)
         raw.seek(0)
         self.compression = ""
@@ -112,11 +125,20 @@ class CsvSource:
             cells = next(csv.reader([first], delimiter=self.delimiter))
         except csv.Error as exc:
             raise FileProblem(f"The header (line {self.line_no}) is not valid CSV: {exc}.") from exc
-        self.header = [cell.strip() for cell in cells]
+        cap = max_columns if max_columns is not None else _default_max_columns()
+        if len(cells) > cap:
+            raise FileProblem(
+                f"The header has {len(cells):,} columns; at most {cap:,} are accepted. "
+                "Keep the timestamp, value and meter columns and try again."
+            )
+        names = [cell.strip() for cell in cells]
+        # An empty column name is named by its position, as in a file without a header,
+        # so the mapping step can still offer it (two empty names would be one mapping key).
+        self.header = [name or f"column_{i + 1}" for i, name in enumerate(names)]
         # A file without a header starts with data: its columns are named by position
         # (the mapping step asks what they hold) and its first line stays a data row.
         self._first_row: tuple[int, list[str]] | None = None
-        if _looks_like_data(self.header):
+        if _looks_like_data(names):
             self._first_row = (self.line_no, cells)
             self.header = [f"column_{i + 1}" for i in range(len(cells))]
         self._reader = csv.reader(self._lines(), delimiter=self.delimiter, strict=True)

@@ -1,17 +1,34 @@
+from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from accounts.services import demo_bootstrap
 from portal.settings import env
+
+# The development login printed by `make run` and the README; never valid in production.
+DEV_PASSWORD = "portal-admin"
 
 
 class Command(BaseCommand):
     help = "Migrate, create the cache table, the admin login and the demo organization."
 
     def handle(self, *args, **options):
+        username = env.str("DJANGO_SUPERUSER_USERNAME", default="admin")
+        password = env.str("DJANGO_SUPERUSER_PASSWORD", default="" if not settings.DEBUG else DEV_PASSWORD)
+        if not settings.DEBUG:
+            # Production: a missing or published password would hand the admin login to anyone.
+            if not password or password == DEV_PASSWORD:
+                raise CommandError(
+                    "DJANGO_SUPERUSER_PASSWORD must be set, and not to the development default, "
+                    "when DJANGO_DEBUG is False."
+                )
+            try:
+                validate_password(password)
+            except ValidationError as exc:
+                raise CommandError(f"DJANGO_SUPERUSER_PASSWORD is too weak: {' '.join(exc.messages)}") from exc
         call_command("migrate", interactive=False, verbosity=0)
         call_command("createcachetable", verbosity=0)
-        username = env.str("DJANGO_SUPERUSER_USERNAME", default="admin")
-        password = env.str("DJANGO_SUPERUSER_PASSWORD", default="portal-admin")
         org = demo_bootstrap(username=username, password=password, email=env.str("DJANGO_SUPERUSER_EMAIL", default=""))
-        self.stdout.write(f"Admin login {username!r} ready, member of {org.name!r}.")
+        self.stdout.write(f"Admin login {username!r} ready, member of {org.name!r} (an existing password is kept).")
