@@ -205,6 +205,10 @@ class GuardedAdapter(HTTPAdapter):
     def send(self, request, *args, **kwargs):
         parts = urlsplit(request.url)
         check_base_url(f"{parts.scheme}://{parts.netloc}")
+        # A base URL ending in "?" (stored before the form refused it) turns the vendor's
+        # path into a query string, and the request reaches the host's root instead.
+        if "/" in parts.query or parts.fragment:
+            raise VendorURLRefused("A vendor base URL cannot have a query string (?) or a fragment (#).")
         try:
             return super().send(request, *args, **kwargs)
         except requests.RequestException as exc:

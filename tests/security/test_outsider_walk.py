@@ -196,6 +196,8 @@ def patterns_all(resolvers=None, namespace=""):
     """Every named pattern with parameters, the ones the object walk leaves out included."""
     for p in resolvers if resolvers is not None else get_resolver().url_patterns:
         if isinstance(p, URLResolver):
+            if str(p.pattern).startswith("admin/"):
+                continue  # as in patterns()
             yield from patterns_all(p.url_patterns, p.namespace or namespace)
         elif isinstance(p, URLPattern) and p.pattern.converters:
             yield (f"{namespace}:{p.name}" if namespace else p.name), p
