@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint format bench install browser clean
+.PHONY: run test lint format bench install browser clean audit
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,15 @@ format: install
 
 bench: install
 	$(BIN)/python bench/run_all.py
+
+# pip-audit of the pinned requirements against PyPI's advisory data. Not part of `make test`
+# or CI: it needs the advisory service. In a venv of its own, so its dependencies never
+# enter the portal's. --strict: a requirement that could not be audited fails the run.
+AUDIT_VENV ?= .venv-audit
+audit:
+	test -x $(AUDIT_VENV)/bin/pip-audit || { $(PYTHON) -m venv $(AUDIT_VENV) && \
+		$(AUDIT_VENV)/bin/python -m pip install --quiet pip-audit==2.10.1; }
+	$(AUDIT_VENV)/bin/pip-audit --strict --progress-spinner off -r requirements-dev.txt
 
 clean:
 	rm -rf var/test_portal.sqlite3* .pytest_cache test-artifacts
