@@ -122,14 +122,26 @@ def _send(url: str, org) -> None:
 
 
 @pytest.mark.parametrize(
-    "url",
-    ["http://127.0.0.1:6379/", "http://169.254.169.254/latest/meta-data/", "http://[::1]:6379/", "file:///etc/passwd"],
+    "url", ["https://127.0.0.1:{port}/", "https://localhost:{port}/", "https://169.254.169.254/latest/meta-data/"]
 )
-def test_the_client_refuses_to_send_to_a_forbidden_address(org, production, url):
-    with pytest.raises(VendorUnreachable):
-        _send(url, org)
+def test_the_client_refuses_to_send_to_a_forbidden_address(org, production, listener, url):
+    port, accepted = listener
+    with pytest.raises(VendorUnreachable, match="^Refused: .* not a vendor host"):
+        _send(url.format(port=port), org)
+    assert accepted == []
     exchange = HttpExchange.objects.get()
-    assert exchange.status_code is None and exchange.error
+    assert exchange.status_code is None and exchange.error.startswith("Refused")
+
+
+def test_the_client_refuses_ipv6_loopback(org, production):
+    with pytest.raises(VendorUnreachable, match="^Refused: ::1 is not a vendor host"):
+        _send("https://[::1]:6379/", org)
+
+
+def test_the_client_has_no_way_to_file_urls(org, production):
+    """requests itself has no adapter for file:// (InvalidSchema): nothing is read."""
+    with pytest.raises(VendorUnreachable, match="InvalidSchema"):
+        _send("file:///etc/passwd", org)
 
 
 def test_the_client_refuses_a_base_url_ending_in_a_question_mark(org, production, fake_dns, listener):
