@@ -32,7 +32,7 @@ class SlowHasher(MD5PasswordHasher):
     def verify(self, password, encoded):
         with SlowHasher.lock:
             SlowHasher.checks += 1
-        time.sleep(0.3)
+        time.sleep(1.5)
         return super().verify(password, encoded.replace("slow_md5$", "md5$", 1))
 
     def encode(self, password, salt):
@@ -55,7 +55,10 @@ def test_sixty_parallel_guesses_get_only_the_limit_of_password_checks(live_serve
     token = session.cookies["csrftoken"]
     statuses: list[int] = []
 
+    start = threading.Barrier(60)
+
     def guess(n: int) -> None:
+        start.wait(30)  # all at once
         response = session.post(
             live_server.url + "/login/",
             data={"username": "target", "password": f"guess-{n}", "csrfmiddlewaretoken": token},
