@@ -23,6 +23,7 @@ from django.core.cache import cache
 from accounts.fields import fernet
 from accounts.models import VendorCredentials
 from vendors.http import ExchangeLog, VendorUnreachable, error_text, send
+from vendors.safety import vendor_text
 
 __all__ = [
     "CredentialsRejected",
@@ -119,7 +120,8 @@ def field_errors_from(body: Any) -> dict[str, str]:
         if len(loc) > 1:
             msg = f"{'.'.join(loc[1:])}: {msg}"
         errors[key] = f"{errors[key]}; {msg}" if key in errors else msg
-    return errors
+    # Shown next to the form's fields: cut and stripped like any vendor text (vendors/safety.py).
+    return {vendor_text(key, 100): vendor_text(msg) for key, msg in list(errors.items())[:50]}
 
 
 def _retry_after(value: str | None) -> float | None:

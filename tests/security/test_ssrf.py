@@ -254,3 +254,12 @@ def test_requests_follows_redirects_by_default_so_the_guard_must_say_no(vendor_s
     _Handler.seen = []
     requests.get(vendor_server + "/start", timeout=5)
     assert _Handler.seen == ["/start", "/_sim/state"]
+
+
+def test_vendor_field_errors_are_cut_and_stripped():
+    from vendors.wattcarbon import field_errors_from
+
+    body = {"detail": [{"loc": ["body", f"f{n}"], "msg": "<b>bad</b>" + "x" * 5000} for n in range(500)]}
+    errors = field_errors_from(body)
+    assert len(errors) == 50
+    assert all(msg.startswith("bad") and len(msg) <= 500 and "<" not in msg for msg in errors.values())
