@@ -1,6 +1,6 @@
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
-from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm, PasswordResetForm
 
 from accounts import throttle
 from accounts.fields import is_unreadable
@@ -45,6 +45,23 @@ class ThrottledPasswordResetForm(PasswordResetForm):
         if self.request is not None and email and not throttle.login_attempt(self.request, email):
             raise forms.ValidationError(throttle.locked_message(), code="throttled")
         return cleaned
+
+
+class ThrottledPasswordChangeForm(PasswordChangeForm):
+    """Checking the old password is a password check too: same throttle, per user."""
+
+    def __init__(self, user, *args, request=None, **kwargs):
+        self.request = request
+        super().__init__(user, *args, **kwargs)
+
+    def clean_old_password(self):
+        username = self.user.get_username()
+        if self.request is not None and not throttle.login_attempt(self.request, username):
+            raise forms.ValidationError(throttle.locked_message(), code="throttled")
+        old = super().clean_old_password()
+        if self.request is not None:
+            throttle.login_succeeded(self.request, username)
+        return old
 
 
 class CredentialsForm(forms.ModelForm):

@@ -11,10 +11,7 @@ urlpatterns = [
     # Every user changes their own password; a forgotten one is reset by e-mail.
     path(
         "account/password/",
-        auth_views.PasswordChangeView.as_view(
-            template_name="accounts/password_change_form.html",
-            success_url=reverse_lazy("accounts:password_change_done"),
-        ),
+        views.PasswordChangeView.as_view(),
         name="password_change",
     ),
     path(

@@ -10,7 +10,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from accounts.fields import is_unreadable
-from accounts.forms import CredentialsForm, LoginForm, ThrottledPasswordResetForm
+from accounts.forms import CredentialsForm, LoginForm, ThrottledPasswordChangeForm, ThrottledPasswordResetForm
 from accounts.middleware import SESSION_KEY
 from accounts.models import Role, mask_secret
 from accounts.permissions import current_org_or_404, require_role
@@ -60,6 +60,15 @@ class PasswordResetView(auth_views.PasswordResetView):
         if any(e.code == "throttled" for e in form.non_field_errors().as_data()):
             response.status_code = 429
         return response
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    form_class = ThrottledPasswordChangeForm
+    template_name = "accounts/password_change_form.html"
+    success_url = reverse_lazy("accounts:password_change_done")
+
+    def get_form_kwargs(self):
+        return super().get_form_kwargs() | {"request": self.request}
 
 
 @require_POST

@@ -170,3 +170,14 @@ def test_without_a_trusted_proxy_the_forwarded_header_is_ignored(rf, limits):
     limits.TRUSTED_PROXY_COUNT = 2
     request = rf.post("/login/", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="1.1.1.1, 203.0.113.7, 10.0.0.1")
     assert throttle.client_ip(request) == "203.0.113.7"
+
+
+def test_the_old_password_check_of_a_password_change_is_throttled(client, owner, limits):
+    client.force_login(owner)
+    new = {"new_password1": "Fresh-long-passphrase-31", "new_password2": "Fresh-long-passphrase-31"}
+    for _ in range(LIMIT):
+        client.post("/account/password/", {"old_password": "guess", **new})
+    response = client.post("/account/password/", {"old_password": factories.PASSWORD, **new})
+    assert b"Too many failed attempts" in response.content
+    owner.refresh_from_db()
+    assert owner.check_password(factories.PASSWORD)
