@@ -62,3 +62,26 @@ def test_a_previous_key_still_reads_and_the_next_save_rotates(org, settings):
     settings.FIELD_ENCRYPTION_KEYS_PREVIOUS = []  # the old key can go now
     assert VendorCredentials.objects.get(organization=org).wattics_password == "rotated-secret"
     assert len(fernet()._fernets) == 1
+
+
+def test_a_meters_unreadable_wattics_password_survives_a_meter_save(org, settings):
+    from sites.models import Meter
+    from sites.services import meter_update
+    from tests import factories
+
+    settings.FIELD_ENCRYPTION_KEY = LOST_KEY
+    settings.FIELD_ENCRYPTION_KEYS_PREVIOUS = []
+    meter = factories.make_meter(factories.make_site(org), wattics_password="meter-secret")
+
+    def raw() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT wattics_password FROM {Meter._meta.db_table} WHERE id = %s", [meter.pk])  # noqa: S608
+            return cursor.fetchone()[0]
+
+    ciphertext = raw()
+    assert ciphertext.startswith("gAAAAA")  # Fernet, not the plain text
+    settings.FIELD_ENCRYPTION_KEY = NEW_KEY
+    meter = Meter.objects.get(pk=meter.pk)
+    assert is_unreadable(meter.wattics_password)
+    meter_update(meter=meter, name="Renamed", wattics_password="")
+    assert raw() == ciphertext and Meter.objects.get(pk=meter.pk).name == "Renamed"
