@@ -21,6 +21,7 @@ request of a session and the address rules on every new connection.
 import ipaddress
 import re
 import socket
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 import requests
@@ -191,6 +192,14 @@ def _refusal_in(exc: BaseException | None, depth: int = 0) -> VendorURLRefused |
     return None
 
 
+@lru_cache(maxsize=64)
+def _check_origin(scheme: str, netloc: str, hosts: tuple[str, ...], require_https: bool) -> None:
+    """check_base_url for one origin, remembered: a push sends thousands of packets to one
+    origin, and the answer only changes with the settings (part of the cache key). A
+    refusal raises, and exceptions are not cached."""
+    check_base_url(f"{scheme}://{netloc}")
+
+
 class GuardedAdapter(HTTPAdapter):
     """A requests adapter that sends only to allowed vendor hosts and connects only to
     allowed addresses."""
@@ -204,7 +213,7 @@ class GuardedAdapter(HTTPAdapter):
 
     def send(self, request, *args, **kwargs):
         parts = urlsplit(request.url)
-        check_base_url(f"{parts.scheme}://{parts.netloc}")
+        _check_origin(parts.scheme, parts.netloc, tuple(settings.VENDOR_ALLOWED_HOSTS), settings.VENDOR_REQUIRE_HTTPS)
         # A base URL ending in "?" (stored before the form refused it) turns the vendor's
         # path into a query string, and the request reaches the host's root instead.
         if "/" in parts.query or parts.fragment:
