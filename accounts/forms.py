@@ -15,11 +15,12 @@ class ThrottledLoginMixin:
 
     def clean(self):
         username = self.data.get("username", "")
-        if not throttle.login_attempt(self.request, username):
-            self.throttled = True
+        request = self.request  # None only when a form is built outside a view
+        if request is not None and not throttle.login_attempt(request, username):
             raise forms.ValidationError(throttle.locked_message(), code="throttled")
         cleaned = super().clean()
-        throttle.login_succeeded(self.request, username)
+        if request is not None:
+            throttle.login_succeeded(request, username)
         return cleaned
 
 
