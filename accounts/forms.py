@@ -5,7 +5,7 @@ from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm, Pa
 from accounts import throttle
 from accounts.fields import is_unreadable
 from accounts.models import VendorCredentials
-from accounts.services import SECRET_OF_URL
+from accounts.services import SECRET_OF_URL, effective_url
 from vendors.safety import VendorURLRefused, check_base_url
 
 
@@ -125,7 +125,9 @@ class CredentialsForm(forms.ModelForm):
             stored_secret = getattr(self.instance, secret_field)
             if not (stored_secret or is_unreadable(stored_secret)):
                 continue
-            if (cleaned[url_field] or "").rstrip("/") != (getattr(self.instance, url_field) or "").rstrip("/"):
+            if effective_url(url_field, cleaned[url_field]) != effective_url(
+                url_field, getattr(self.instance, url_field)
+            ):
                 self.add_error(
                     secret_field, "The base URL changed: enter this secret again to send it to the new address."
                 )

@@ -54,7 +54,7 @@ def credentials_update(*, organization: Organization, **fields: str) -> VendorCr
             except VendorURLRefused as exc:
                 raise ValidationError({url_field: str(exc)}) from exc
         stored_secret = getattr(creds, secret_field)
-        moved = _effective(url_field, url) != _effective(url_field, getattr(creds, url_field))
+        moved = effective_url(url_field, url) != effective_url(url_field, getattr(creds, url_field))
         if moved and not fields.get(secret_field) and (stored_secret or is_unreadable(stored_secret)):
             raise ValidationError({secret_field: "The base URL changed: enter this secret again to send it there."})
     for name, value in fields.items():
@@ -65,7 +65,8 @@ def credentials_update(*, organization: Organization, **fields: str) -> VendorCr
     return creds
 
 
-def _effective(url_field: str, url: str) -> str:
+def effective_url(url_field: str, url: str) -> str:
+    """The URL a vendor's requests go to: the organization's own, or the portal's default."""
     default = settings.WATTCARBON_BASE_URL if url_field == "wattcarbon_base_url" else settings.WATTICS_BASE_URL
     return (url or default).rstrip("/")
 
