@@ -32,6 +32,7 @@ from notifications.models import (
     WebhookDelivery,
     WebhookStatus,
 )
+from vendors.safety import public_session
 
 logger = logging.getLogger(__name__)
 
@@ -255,7 +256,8 @@ def webhook_attempt(*, delivery_id: int) -> float | None:
     started = time.monotonic()
     status_code, error = None, ""
     try:
-        response = requests.post(delivery.webhook.url, data=body, headers=headers,
+        # Any host, but never a loopback, private or metadata address (vendors/safety.py).
+        response = public_session().post(delivery.webhook.url, data=body, headers=headers,
                                  timeout=settings.WEBHOOK_TIMEOUT_SECONDS, allow_redirects=False)  # fmt: skip
         status_code = response.status_code
         if not 200 <= status_code < 300:

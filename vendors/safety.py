@@ -200,9 +200,9 @@ def _check_origin(scheme: str, netloc: str, hosts: tuple[str, ...], require_http
     check_base_url(f"{scheme}://{netloc}")
 
 
-class GuardedAdapter(HTTPAdapter):
-    """A requests adapter that sends only to allowed vendor hosts and connects only to
-    allowed addresses."""
+class PublicAddressAdapter(HTTPAdapter):
+    """A requests adapter that connects only to allowed addresses (public ones, and
+    VENDOR_ALLOWED_NETWORKS): for URLs an organization chooses freely, such as webhooks."""
 
     def init_poolmanager(self, *args, **kwargs):
         super().init_poolmanager(*args, **kwargs)
@@ -212,12 +212,6 @@ class GuardedAdapter(HTTPAdapter):
         }
 
     def send(self, request, *args, **kwargs):
-        parts = urlsplit(request.url)
-        _check_origin(parts.scheme, parts.netloc, tuple(settings.VENDOR_ALLOWED_HOSTS), settings.VENDOR_REQUIRE_HTTPS)
-        # A base URL ending in "?" (stored before the form refused it) turns the vendor's
-        # path into a query string, and the request reaches the host's root instead.
-        if "/" in parts.query or parts.fragment:
-            raise VendorURLRefused("A vendor base URL cannot have a query string (?) or a fragment (#).")
         try:
             return super().send(request, *args, **kwargs)
         except requests.RequestException as exc:
@@ -225,6 +219,29 @@ class GuardedAdapter(HTTPAdapter):
             if refused is not None and refused is not exc:
                 raise VendorURLRefused(str(refused)) from exc
             raise
+
+
+def public_session() -> requests.Session:
+    """A session for URLs that are not vendors' (webhooks): any host, public addresses only."""
+    s = requests.Session()
+    adapter = PublicAddressAdapter(max_retries=0)
+    s.mount("http://", adapter)
+    s.mount("https://", adapter)
+    return s
+
+
+class GuardedAdapter(PublicAddressAdapter):
+    """A requests adapter that sends only to allowed vendor hosts and connects only to
+    allowed addresses."""
+
+    def send(self, request, *args, **kwargs):
+        parts = urlsplit(request.url)
+        _check_origin(parts.scheme, parts.netloc, tuple(settings.VENDOR_ALLOWED_HOSTS), settings.VENDOR_REQUIRE_HTTPS)
+        # A base URL ending in "?" (stored before the form refused it) turns the vendor's
+        # path into a query string, and the request reaches the host's root instead.
+        if "/" in parts.query or parts.fragment:
+            raise VendorURLRefused("A vendor base URL cannot have a query string (?) or a fragment (#).")
+        return super().send(request, *args, **kwargs)
 
 
 # ----- what a vendor says -------------------------------------------------------------------

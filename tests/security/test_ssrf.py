@@ -263,3 +263,19 @@ def test_vendor_field_errors_are_cut_and_stripped():
     errors = field_errors_from(body)
     assert len(errors) == 50
     assert all(msg.startswith("bad") and len(msg) <= 500 and "<" not in msg for msg in errors.values())
+
+
+def test_webhooks_never_reach_a_non_public_address_in_production(org, production, listener):
+    """Webhook URLs are the organization's choice (any host), but the worker still connects
+    to public addresses only: no loopback, private or metadata address."""
+    from notifications import services as notifications
+    from notifications.models import WebhookAttempt, WebhookDelivery
+
+    port, accepted = listener
+    notifications.webhook_create(organization=org, url=f"http://127.0.0.1:{port}/hook", secret="s" * 20, events=[])
+    notice = notifications.notice_create(organization=org, event="delivery_failed", subject="s", title="t")
+    delivery = WebhookDelivery.objects.get(notice=notice)
+    notifications.webhook_attempt(delivery_id=delivery.pk)
+    attempt = WebhookAttempt.objects.get(delivery=delivery)
+    assert attempt.status_code is None and "non-public address" in attempt.error
+    assert accepted == []
