@@ -90,3 +90,20 @@ def test_a_good_site_filter_still_works(owner_client, org, path):
 def test_no_reading_was_stored_by_the_refused_upload(org, owner, meter):
     submit(org, owner, "," * 500 + "\n", meter=meter)
     assert Reading.objects.count() == 0 and Upload.objects.get().status == UploadStatus.INVALID
+
+
+def test_a_workbook_as_wide_is_refused_the_same_way(org, owner, meter, settings):
+    import io
+
+    import openpyxl
+
+    settings.UPLOAD_MAX_COLUMNS = 50
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["timestamp", "kwh"] + [f"c{n}" for n in range(100)])
+    sheet.append(["2024-01-01T00:00Z", 1] + [0] * 100)
+    data = io.BytesIO()
+    book.save(data)
+    upload = submit(org, owner, data.getvalue(), meter=meter, name="readings.xlsx")
+    assert upload.status == UploadStatus.INVALID
+    assert "102 columns; at most 50 are accepted" in upload.error

@@ -42,6 +42,22 @@ class FileProblem(Exception):
     """The file as a whole cannot be read. The message is a sentence for the user."""
 
 
+def check_width(cells: list[str], max_columns: int | None = None) -> None:
+    """Refuse a header wider than UPLOAD_MAX_COLUMNS, in words the user can act on."""
+    cap = max_columns if max_columns is not None else _default_max_columns()
+    if len(cells) > cap:
+        raise FileProblem(
+            f"The header has {len(cells):,} columns; at most {cap:,} are accepted. "
+            "Keep the timestamp, value and meter columns and try again."
+        )
+
+
+def name_columns(names: list[str]) -> list[str]:
+    """An empty column name is named by its position, as in a file without a header, so
+    the mapping step can still offer it (two empty names would be one mapping key)."""
+    return [name or f"column_{i + 1}" for i, name in enumerate(names)]
+
+
 def _mb(n: int) -> str:
     return f"{n / (1024 * 1024):.0f} MB" if n >= 1024 * 1024 else f"{n} bytes"
 
@@ -125,16 +141,9 @@ class CsvSource:
             cells = next(csv.reader([first], delimiter=self.delimiter))
         except csv.Error as exc:
             raise FileProblem(f"The header (line {self.line_no}) is not valid CSV: {exc}.") from exc
-        cap = max_columns if max_columns is not None else _default_max_columns()
-        if len(cells) > cap:
-            raise FileProblem(
-                f"The header has {len(cells):,} columns; at most {cap:,} are accepted. "
-                "Keep the timestamp, value and meter columns and try again."
-            )
+        check_width(cells, max_columns)
         names = [cell.strip() for cell in cells]
-        # An empty column name is named by its position, as in a file without a header,
-        # so the mapping step can still offer it (two empty names would be one mapping key).
-        self.header = [name or f"column_{i + 1}" for i, name in enumerate(names)]
+        self.header = name_columns(names)
         # A file without a header starts with data: its columns are named by position
         # (the mapping step asks what they hold) and its first line stays a data row.
         self._first_row: tuple[int, list[str]] | None = None

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from datetime import date, datetime, time
 from typing import BinaryIO
 
-from uploads.parsing.source import FileProblem, _looks_like_data, _mb
+from uploads.parsing.source import FileProblem, _looks_like_data, _mb, check_width, name_columns
 
 # openpyxl keeps the shared strings of a workbook in memory: their XML is capped.
 MAX_SHARED_STRINGS_BYTES = 32 * 1024 * 1024
@@ -142,9 +142,11 @@ class XlsxSource:
         number, cells = first
         while cells and not cells[-1].strip():
             cells = cells[:-1]
-        self.header = [cell.strip() for cell in cells]
+        check_width(cells)
+        names = [cell.strip() for cell in cells]
+        self.header = name_columns(names)
         self._first_row: tuple[int, list[str]] | None = None
-        if _looks_like_data(self.header):
+        if _looks_like_data(names):
             self._first_row = (number, cells)
             self.header = [f"column_{i + 1}" for i in range(len(cells))]
 
