@@ -33,7 +33,7 @@ import common
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 USERNAME, PASSWORD = "demo", "demo-password"
-PUSH_PATH = "/api/v1/push"
+PUSH_PATH = "/measurements/v2/unifiedjson/"
 PARALLEL_METERS = 16
 LATENCY_MS = 20
 TARGETS = {"portal/raw": 0.8, "portal/naive": 3.0, "parallel speed-up": 10.0}

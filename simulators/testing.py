@@ -5,7 +5,7 @@ Stable API, used by the portal's own fixtures::
     from simulators.testing import SimulatorProcess
 
     with SimulatorProcess("wattics", "--streams", "m-1,m-2") as sim:
-        requests.post(sim.url + "/api/v1/push", auth=("demo", "demo-password"), data=...)
+        requests.post(sim.url + "/measurements/v2/unifiedjson/", auth=("demo", "demo-password"), data=...)
         assert sim.packets("m-1")["accepted"] == [...]
 
 ``SimulatorProcess(kind, *args)``: ``kind`` is "wattcarbon" or "wattics", ``args`` are extra

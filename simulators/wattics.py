@@ -1,8 +1,17 @@
 """Wattics simulator: the data-push entry point, one JSON packet per POST, basic auth.
 
-Contract: /work/shared/VENDORS.md and Wattics' data-push guide (seed 003). The guide hides
-its URLs ("Refer to API documentation"), so the paths below are INFERRED and live in one
-block. Answers are ``{"status": ...}`` on 200 and ``{"error": ...}`` otherwise.
+Contract: /work/shared/VENDORS.md and Wattics' data-push guide (seed 003). The routes are
+the published ones: POST /measurements/v2/unifiedjson/ takes one packet, GET on the same
+route with ?stream=<data stream id> answers the latest processed packet. The body is read
+whatever the Content-Type says (the docs send text/json, the Java client
+application/json, the CSV uploader none). Errors come from a Java/Spring server: a 401 is
+an HTML page with ``WWW-Authenticate: Basic``, injected faults are HTML pages too. What is
+not published is INFERRED and marked: the GET answer's shape (``latest_answer``), the
+404 "no packet" of a stream that never got one, the 200 ``{"status": "discarded"}`` for
+a packet that is not chronological, and the 400 ``{"error": ...}`` bodies.
+
+Like the real service, the first authenticated answer sets a session cookie (JSESSIONID)
+per account; the state counts requests of one account that carried another's cookie.
 """
 
 from __future__ import annotations
@@ -12,17 +21,36 @@ import binascii
 import json
 import math
 import re
+import secrets
 from datetime import UTC, datetime, timedelta, timezone
 from http import HTTPStatus
 from typing import Any
 
 from . import WATTICS_DEMO_PASSWORD, WATTICS_DEMO_STREAMS, WATTICS_DEMO_USERNAME
-from .core import Request, Response, SimApp, dumps, json_response
+from .core import BadFaults, Request, Response, SimApp, dumps, json_response
 
-# ----- API paths: INFERRED (the guide only says "one point of entry" and "a GET request") -----
-PUSH_PATH = "/api/v1/push"
-LATEST_PATH = "/api/v1/push/latest"  # GET ?id=<data stream id>
+# ----- API paths: published (developers.wattics.com, Wattics' own clients) --------------------
+PUSH_PATH = "/measurements/v2/unifiedjson/"
+LATEST_PATH = PUSH_PATH  # GET ?stream=<data stream id>
+LATEST_STREAM_PARAM = "stream"
 REALM = "Wattics"
+SESSION_COOKIE = "JSESSIONID"
+
+
+def latest_answer(stream: Stream) -> Response:
+    """INFERRED: the shape of the GET answer is not published; we answer the latest packet
+    as it was stored (its exact bytes). Change it here, and only here."""
+    return Response(200, stream.last_raw, "application/json;charset=UTF-8")
+
+
+def html_error(status: int, message: str) -> bytes:
+    """A Tomcat/Spring error page, as Wattics answers its errors."""
+    phrase = HTTPStatus(status).phrase
+    return (
+        f"<!doctype html><html lang=\"en\"><head><title>HTTP Status {status} - {message}</title></head>"
+        f"<body><h1>HTTP Status {status} - {message}</h1><hr><p><b>type</b> Status report</p>"
+        f"<p><b>message</b> {message}</p><p><b>description</b> {phrase}</p></body></html>"
+    ).encode()
 
 ELECTRICAL_FIELDS = frozenset(
     [f"{name}_{phase}" for name in ("aP", "rP", "apP", "v", "c", "pC") for phase in (1, 2, 3)]
@@ -134,12 +162,35 @@ class WatticsApp(SimApp):
     def register_routes(self) -> None:
         self.add_route("POST", PUSH_PATH, self.push)
         self.add_route("GET", LATEST_PATH, self.latest)
+        self.add_route("GET", "/_sim/cookies", self.sim_cookies)
         self.add_route("GET", "/_sim/streams/{stream_id}/packets", self.sim_packets)
         self.add_route("POST", "/_sim/streams", self.sim_add_stream)
         self.add_route("POST", "/_sim/accounts", self.sim_add_account)
 
     def error_response(self, status: int) -> Response:
-        return json_response(status, {"error": HTTPStatus(status).phrase})
+        if status == 401:
+            return self.unauthorized()
+        return Response(status, html_error(status, HTTPStatus(status).phrase), "text/html;charset=utf-8")
+
+    def not_found(self) -> Response:
+        return Response(404, html_error(404, "Not Found"), "text/html;charset=utf-8")
+
+    def default_faults(self) -> dict[str, Any]:
+        # retry_after: the Retry-After (whole seconds) sent with an injected 503.
+        return {**super().default_faults(), "retry_after": 1}
+
+    def validate_faults(self, knobs: dict[str, Any]) -> None:
+        after = knobs.get("retry_after", 0)
+        if isinstance(after, bool) or not isinstance(after, int) or after < 0:
+            raise BadFaults("retry_after must be a whole number of seconds >= 0")
+        super().validate_faults({k: v for k, v in knobs.items() if k != "retry_after"})
+
+    def fault_response(self, action: Any) -> Response:
+        resp = super().fault_response(action)
+        if action in (429, 503):
+            resp.headers = [h for h in resp.headers if h[0] != "Retry-After"]
+            resp.headers.append(("Retry-After", str(self.faults["retry_after"])))
+        return resp
 
     # ----- state -------------------------------------------------------------------------
     def reset_data(self) -> None:
@@ -148,6 +199,10 @@ class WatticsApp(SimApp):
         self.rejected_unattributed = 0
         # Decoded "Authorization: Basic ..." values -> username; keeps per-request work small.
         self._auth_cache: dict[str, str | None] = {}
+        # One session cookie per account; requests that carried another account's cookie.
+        self.session_ids: dict[str, str] = {}
+        self.cookie_owner: dict[str, str] = {}
+        self.foreign_cookies: list[dict[str, str]] = []
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -164,6 +219,7 @@ class WatticsApp(SimApp):
                 for sid, s in self.streams.items()
             },
             "rejected_unattributed": self.rejected_unattributed,
+            "foreign_cookies": len(self.foreign_cookies),
         }
 
     def snapshot(self) -> dict[str, Any]:
@@ -219,11 +275,32 @@ class WatticsApp(SimApp):
 
     @staticmethod
     def unauthorized() -> Response:
-        return json_response(
+        return Response(
             401,
-            {"error": "Unauthorized: wrong or missing credentials"},
+            html_error(401, "Full authentication is required to access this resource"),
+            "text/html;charset=utf-8",
             [("WWW-Authenticate", f'Basic realm="{REALM}"')],
         )
+
+    def session_cookie(self, req: Request, user: str) -> list[tuple[str, str]]:
+        """The account's session cookie: set when missing; a request that carries another
+        account's is counted (it must never happen)."""
+        sid = None
+        for part in req.header("Cookie").split(";"):
+            name, _, value = part.strip().partition("=")
+            if name == SESSION_COOKIE:
+                sid = value
+        with self.lock:
+            owner = self.cookie_owner.get(sid) if sid else None
+            if owner is not None and owner != user:
+                self.foreign_cookies.append({"user": user, "cookie_of": owner})
+            mine = self.session_ids.get(user)
+            if mine is None:
+                mine = self.session_ids[user] = secrets.token_hex(16).upper()
+                self.cookie_owner[mine] = user
+        if sid == mine:
+            return []
+        return [("Set-Cookie", f"{SESSION_COOKIE}={mine}; Path=/; HttpOnly")]
 
     def bad_request(self, message: str, stream: Stream | None = None) -> Response:
         with self.lock:
@@ -239,6 +316,11 @@ class WatticsApp(SimApp):
         user = self.user_for(req)
         if user is None:
             return self.unauthorized()
+        resp = self.push_packet(req, user)
+        resp.headers.extend(self.session_cookie(req, user))
+        return resp
+
+    def push_packet(self, req: Request, user: str) -> Response:
         body = req.body
         if body.endswith(b"\r\n"):
             body = body[:-2]
@@ -297,9 +379,14 @@ class WatticsApp(SimApp):
         user = self.user_for(req)
         if user is None:
             return self.unauthorized()
-        stream_id = req.query_one("id")
+        resp = self.latest_packet(req, user)
+        resp.headers.extend(self.session_cookie(req, user))
+        return resp
+
+    def latest_packet(self, req: Request, user: str) -> Response:
+        stream_id = req.query_one(LATEST_STREAM_PARAM)
         if not stream_id:
-            return json_response(400, {"error": "missing query parameter: id"})
+            return json_response(400, {"error": f"missing query parameter: {LATEST_STREAM_PARAM}"})
         with self.lock:
             stream = self.streams.get(stream_id)
             if stream is None:
@@ -307,8 +394,8 @@ class WatticsApp(SimApp):
             if stream.owner != user:
                 return json_response(403, {"error": f"data stream {stream_id} is not yours"})
             if stream.last is None:
-                return json_response(404, {"error": "no packet"})
-            return Response(200, stream.last_raw)
+                return json_response(404, {"error": "no packet"})  # INFERRED
+            return latest_answer(stream)
 
     # ----- /_sim ---------------------------------------------------------------------------
     def sim_packets(self, req: Request) -> Response:
@@ -327,6 +414,10 @@ class WatticsApp(SimApp):
                     "rejected_count": stream.rejected,
                 },
             )
+
+    def sim_cookies(self, req: Request) -> Response:
+        with self.lock:
+            return json_response(200, {"foreign": list(self.foreign_cookies), "accounts": sorted(self.session_ids)})
 
     def sim_add_stream(self, req: Request) -> Response:
         try:

@@ -26,7 +26,7 @@ def vendor_call(sim: SimulatorProcess, session=requests) -> requests.Response:
     minute = next(_minutes)
     ts = f"2030-01-{1 + minute // 1440:02d}T{minute // 60 % 24:02d}:{minute % 60:02d}:00+00:00"
     return session.post(
-        sim.url + "/api/v1/push",
+        sim.url + "/measurements/v2/unifiedjson/",
         data=json.dumps({"id": "demo-gas-1", "tsISO8601": ts, "value": minute}),
         auth=("demo", "demo-password"),
         timeout=10,
@@ -138,10 +138,10 @@ def test_it_takes_faults_and_accounts_from_the_command_line(tmp_path):
     accounts.write_text(json.dumps({"wattics": [{"username": "acme", "password": "s3cret", "streams": ["a-1"]}]}))
     with SimulatorProcess("wattics", "--accounts", str(accounts), "--fail-503", "1") as sim:
         body = '{"id":"a-1","tsISO8601":"2024-01-01T00:00:00+00:00","value":1}'
-        resp = requests.post(sim.url + "/api/v1/push", data=body, auth=("acme", "s3cret"))
+        resp = requests.post(sim.url + "/measurements/v2/unifiedjson/", data=body, auth=("acme", "s3cret"))
         assert resp.status_code == 503
         sim.faults(fail_503=0)
-        resp = requests.post(sim.url + "/api/v1/push", data=body, auth=("acme", "s3cret"))
+        resp = requests.post(sim.url + "/measurements/v2/unifiedjson/", data=body, auth=("acme", "s3cret"))
         assert resp.json() == {"status": "ok"}
         assert sim.packets("a-1")["accepted"] == [json.loads(body)]
 

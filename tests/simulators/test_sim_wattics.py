@@ -10,8 +10,9 @@ import requests
 from simulators.testing import SimulatorProcess
 
 AUTH = ("demo", "demo-password")
-PUSH = "/api/v1/push"
-LATEST = "/api/v1/push/latest"
+# The published routes: one for the push, the same with ?stream= for the latest packet.
+PUSH = "/measurements/v2/unifiedjson/"
+LATEST = "/measurements/v2/unifiedjson/"
 
 # The guide's examples, with straight quotes and the id replaced by a registered stream.
 SEED_ELECTRICAL = (
@@ -41,7 +42,7 @@ def test_it_accepts_the_seed_electrical_packet(wattics: SimulatorProcess):
 
 def test_it_accepts_the_seed_numeric_packet(wattics: SimulatorProcess):
     assert push(wattics, SEED_NUMERIC).json() == {"status": "ok"}
-    latest = requests.get(wattics.url + LATEST, params={"id": "demo-gas-1"}, auth=AUTH)
+    latest = requests.get(wattics.url + LATEST, params={"stream": "demo-gas-1"}, auth=AUTH)
     assert latest.status_code == 200
     assert latest.text == SEED_NUMERIC  # exactly as received
     assert wattics.state()["streams"]["demo-gas-1"]["accepted"] == 1
@@ -73,7 +74,12 @@ def test_it_requires_basic_auth(wattics: SimulatorProcess, auth):
     resp = push(wattics, SEED_NUMERIC, auth=auth)
     assert resp.status_code == 401
     assert resp.headers["WWW-Authenticate"].startswith("Basic")
-    latest = requests.get(wattics.url + LATEST, params={"id": "demo-gas-1"}, auth=auth)
+    # Like Wattics' Spring server: an HTML page, not JSON.
+    assert resp.headers["Content-Type"].startswith("text/html")
+    assert "HTTP Status 401 - Full authentication is required to access this resource" in resp.text
+    with pytest.raises(ValueError):
+        resp.json()
+    latest = requests.get(wattics.url + LATEST, params={"stream": "demo-gas-1"}, auth=auth)
     assert latest.status_code == 401
     assert wattics.state()["streams"]["demo-gas-1"]["accepted"] == 0
 
@@ -137,7 +143,7 @@ def test_it_accepts_timestamps_with_an_offset(wattics: SimulatorProcess, ts):
 
 def test_it_answers_404_for_an_unknown_stream(wattics: SimulatorProcess):
     assert push(wattics, packet("2024-01-01T00:00:00Z", stream="nope")).status_code == 404
-    assert requests.get(wattics.url + LATEST, params={"id": "nope"}, auth=AUTH).status_code == 404
+    assert requests.get(wattics.url + LATEST, params={"stream": "nope"}, auth=AUTH).status_code == 404
 
 
 def test_it_answers_403_for_another_accounts_stream(wattics: SimulatorProcess):
@@ -149,7 +155,7 @@ def test_it_answers_403_for_another_accounts_stream(wattics: SimulatorProcess):
 
 
 def test_it_has_no_latest_packet_before_the_first(wattics: SimulatorProcess):
-    resp = requests.get(wattics.url + LATEST, params={"id": "demo-env-1"}, auth=AUTH)
+    resp = requests.get(wattics.url + LATEST, params={"stream": "demo-env-1"}, auth=AUTH)
     assert resp.status_code == 404
     assert resp.json() == {"error": "no packet"}
 
@@ -178,3 +184,47 @@ def test_it_keeps_one_connection_alive(wattics: SimulatorProcess):
     assert after["connections"] == before
     assert after["requests"] == 100
     assert after["streams"]["demo-gas-1"]["accepted"] == 100
+
+
+@pytest.mark.parametrize("content_type", ["text/json", "application/json", None, "text/plain"])
+def test_it_reads_the_body_whatever_the_content_type(wattics: SimulatorProcess, content_type):
+    headers = {"Content-Type": content_type} if content_type else {}
+    # requests sends no Content-Type for a bytes body unless told: None really sends none.
+    resp = requests.post(wattics.url + PUSH, data=SEED_NUMERIC.encode(), auth=AUTH, headers=headers)
+    assert resp.status_code == 200, resp.text
+    assert wattics.packets("demo-gas-1")["accepted"] == [json.loads(SEED_NUMERIC)]
+
+
+def test_it_serves_only_the_published_routes(wattics: SimulatorProcess):
+    old = requests.post(wattics.url + "/api/v1/push", data=SEED_NUMERIC, auth=AUTH)
+    assert old.status_code == 404
+    no_slash = requests.post(wattics.url + PUSH.rstrip("/"), data=SEED_NUMERIC, auth=AUTH)
+    assert no_slash.status_code == 404
+    assert wattics.packets("demo-gas-1")["accepted"] == []
+
+
+def test_its_injected_errors_are_html_pages_and_503_says_when_to_retry(wattics: SimulatorProcess):
+    wattics.faults(fail_next=[401, 503, 500], retry_after=3)
+    unauthorized = push(wattics, SEED_NUMERIC)
+    assert unauthorized.status_code == 401 and unauthorized.headers["WWW-Authenticate"].startswith("Basic")
+    assert "Full authentication is required to access this resource" in unauthorized.text
+    busy = push(wattics, SEED_NUMERIC)
+    assert (busy.status_code, busy.headers["Retry-After"]) == (503, "3")
+    assert busy.text.startswith("<!doctype html>")
+    assert push(wattics, SEED_NUMERIC).headers["Content-Type"].startswith("text/html")
+    assert push(wattics, SEED_NUMERIC).status_code == 200
+
+
+def test_it_keeps_one_session_cookie_per_account_and_counts_foreign_ones(wattics: SimulatorProcess):
+    wattics.add_account(username="partner", password="pw", streams=["partner-1"])
+    with requests.Session() as demo, requests.Session() as partner:
+        first = push(wattics, packet("2024-01-01T00:00:00Z"), session=demo)
+        assert "JSESSIONID" in first.cookies
+        # Kept by the session: no new cookie on the next answer.
+        assert "Set-Cookie" not in push(wattics, packet("2024-01-01T00:15:00Z"), session=demo).headers
+        push(wattics, packet("2024-01-01T00:00:00Z", stream="partner-1"), auth=("partner", "pw"), session=partner)
+        assert wattics.state()["foreign_cookies"] == 0
+        # A client that carries demo's cookie into partner's requests is caught.
+        push(wattics, packet("2024-01-01T00:30:00Z", stream="partner-1"), auth=("partner", "pw"), session=demo)
+    assert wattics.state()["foreign_cookies"] == 1
+    assert requests.get(wattics.url + "/_sim/cookies").json()["foreign"] == [{"user": "partner", "cookie_of": "demo"}]
