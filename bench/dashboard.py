@@ -138,7 +138,8 @@ def generate(uploads: int, readings_per_meter: int, exchanges_per_delivery: int)
             """
             INSERT INTO vendors_httpexchange (organization_id, vendor, method, url, status_code, duration_ms, error,
                 request_bytes, delivery_id, meter_id, created_at)
-            SELECT d.organization_id, 'wattics', 'POST', 'http://127.0.0.1:8102/measurements/v2/unifiedjson/', 200, 3.5, '', 90,
+            SELECT d.organization_id, 'wattics', 'POST', 'http://127.0.0.1:8102/measurements/v2/unifiedjson/',
+                200, 3.5, '', 90,
                 d.id, d.meter_id, d.started_at + i * interval '10 milliseconds'
             FROM uploads_delivery d, generate_series(1, %s) i
             """,
@@ -152,7 +153,8 @@ def generate(uploads: int, readings_per_meter: int, exchanges_per_delivery: int)
             """
             INSERT INTO vendors_httpexchange (organization_id, vendor, method, url, status_code, duration_ms, error,
                 request_bytes, delivery_id, meter_id, created_at)
-            SELECT d.organization_id, 'wattics', 'POST', 'http://127.0.0.1:8102/measurements/v2/unifiedjson/', 200, 3.5, '', 90,
+            SELECT d.organization_id, 'wattics', 'POST', 'http://127.0.0.1:8102/measurements/v2/unifiedjson/',
+                200, 3.5, '', 90,
                 d.id, d.meter_id, d.started_at + i * interval '10 milliseconds'
             FROM uploads_delivery d, generate_series(%s + 1, %s) i WHERE d.upload_id = %s
             """,

@@ -47,10 +47,11 @@ def html_error(status: int, message: str) -> bytes:
     """A Tomcat/Spring error page, as Wattics answers its errors."""
     phrase = HTTPStatus(status).phrase
     return (
-        f"<!doctype html><html lang=\"en\"><head><title>HTTP Status {status} - {message}</title></head>"
+        f'<!doctype html><html lang="en"><head><title>HTTP Status {status} - {message}</title></head>'
         f"<body><h1>HTTP Status {status} - {message}</h1><hr><p><b>type</b> Status report</p>"
         f"<p><b>message</b> {message}</p><p><b>description</b> {phrase}</p></body></html>"
     ).encode()
+
 
 ELECTRICAL_FIELDS = frozenset(
     [f"{name}_{phase}" for name in ("aP", "rP", "apP", "v", "c", "pC") for phase in (1, 2, 3)]
