@@ -15,8 +15,9 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 install: $(STAMP)
 
+# The settings' Wattics default is its production host: the local run talks to the simulator.
 run: install
-	$(BIN)/python manage.py runportal
+	WATTICS_BASE_URL=$${WATTICS_BASE_URL:-http://127.0.0.1:8102} $(BIN)/python manage.py runportal
 
 # Browser tests need Debian's chromium; bin/ensure-chromium installs it where it can.
 browser:

@@ -249,14 +249,17 @@ CELERY_BEAT_SCHEDULE = {
 # --- Vendors ------------------------------------------------------------------
 # Default base URLs; an organization's own credentials may name others.
 WATTCARBON_BASE_URL = env.str("WATTCARBON_BASE_URL", default="http://127.0.0.1:8101")
-WATTICS_BASE_URL = env.str("WATTICS_BASE_URL", default="http://127.0.0.1:8102")
+# Wattics' production entry point; `make run`, docker compose and the tests point it at the simulator.
+WATTICS_BASE_URL = env.str("WATTICS_BASE_URL", default="https://web-collector.wattics.com")
 VENDOR_CONNECT_TIMEOUT = env.float("VENDOR_CONNECT_TIMEOUT", default=5.0)
 VENDOR_READ_TIMEOUT = env.float("VENDOR_READ_TIMEOUT", default=30.0)
 VENDOR_USER_AGENT = env.str("VENDOR_USER_AGENT", default="energy-data-portal/1.0")
-# How long a delivery keeps retrying transient failures before it is marked failed.
+# How long a delivery keeps retrying transient failures without progress before it is marked failed.
 DELIVERY_RETRY_DEADLINE_SECONDS = env.int("DELIVERY_RETRY_DEADLINE_SECONDS", default=6 * 3600)
 DELIVERY_RETRY_BASE_SECONDS = env.float("DELIVERY_RETRY_BASE_SECONDS", default=2.0)
 DELIVERY_RETRY_MAX_SECONDS = env.float("DELIVERY_RETRY_MAX_SECONDS", default=300.0)
+# A vendor's Retry-After is honoured up to this long.
+DELIVERY_RETRY_AFTER_MAX_SECONDS = env.float("DELIVERY_RETRY_AFTER_MAX_SECONDS", default=120.0)
 # Meter and device sync to WattCarbon: retries of transient failures (backoff with jitter).
 WATTCARBON_SYNC_RETRY_BASE_SECONDS = env.float("WATTCARBON_SYNC_RETRY_BASE_SECONDS", default=2.0)
 WATTCARBON_SYNC_RETRY_MAX_SECONDS = env.float("WATTCARBON_SYNC_RETRY_MAX_SECONDS", default=120.0)

@@ -104,11 +104,15 @@ class MeterForm(forms.ModelForm):
             "wattics_format",
             "wattics_username",
             "live",
+            "wattics_base_url",
         ]
         # wattics_password is a plain field, not a model field: the form never writes it to the
         # instance, so an empty one leaves the stored password alone (meter_update decides).
         labels = {"wattics_format": "Wattics packet format", "wattics_username": "Wattics username (this meter only)"}
-        help_texts = {"meter_type": "WattCarbon takes electricity and gas meters."}
+        help_texts = {
+            "meter_type": "WattCarbon takes electricity and gas meters.",
+            "wattics_base_url": "With this meter's own credentials only. Empty: the organization's.",
+        }
 
     def __init__(self, *args, organization: Organization, **kwargs):
         super().__init__(*args, **kwargs)

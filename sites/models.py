@@ -83,6 +83,8 @@ class Meter(models.Model):
     # Wattics credentials "can be agreed per meter": these override the organization's.
     wattics_username = models.CharField(max_length=200, blank=True)
     wattics_password = EncryptedTextField(blank=True)
+    # With the meter's own credentials, its own Wattics entry point (e.g. the test one); empty: the organization's.
+    wattics_base_url = models.URLField("Wattics base URL", blank=True)
     wattcarbon_id = models.CharField("WattCarbon meter id", max_length=64, blank=True)
     wattcarbon_status = models.CharField(max_length=16, choices=SyncStatus.choices, default=SyncStatus.NOT_SYNCED)
     wattcarbon_error = models.TextField(blank=True)

@@ -158,15 +158,26 @@ class Delivery(models.Model):
     sent = models.PositiveIntegerField(default=0)
     acknowledged = models.PositiveIntegerField(default=0)
     rejected = models.PositiveIntegerField(default=0)
+    # Rows the vendor already held (sent by an earlier delivery, identical): not sent again.
+    already_at_vendor = models.PositiveIntegerField(default=0)
+    # Rows that cannot be placed (older than Wattics' latest packet, which it never got): not sent.
+    not_sendable = models.PositiveIntegerField(default=0)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
+    # What the delivery has to say besides errors: rows already there, rows not sendable and why,
+    # a resume from our own record when the vendor's latest packet could not be read.
+    note = models.TextField(blank=True)
     # The span of the meter's stored rows this delivery pushes (readings by ts; bills by start date).
     first_ts = models.DateTimeField(null=True, blank=True)
     last_ts = models.DateTimeField(null=True, blank=True)
+    # Of a delivered delivery: sha256 of its span's rows as delivered, to recognise an identical re-upload.
+    rows_digest = models.CharField(max_length=64, blank=True)
     # The last reading instant the vendor acknowledged: a resumed push starts after it.
     cursor_ts = models.DateTimeField(null=True, blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    # The last time a row was acknowledged (or the run began): the retry deadline counts from it.
+    progress_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     # Touched while a worker pushes; a stale heartbeat means the worker died.
     heartbeat_at = models.DateTimeField(null=True, blank=True)
@@ -186,14 +197,19 @@ class Delivery(models.Model):
         ]
 
     @property
+    def done(self) -> int:
+        """Rows handled: acknowledged, rejected, already at the vendor or not sendable."""
+        return self.acknowledged + self.rejected + self.already_at_vendor + self.not_sendable
+
+    @property
     def remaining(self) -> int:
-        return max(self.total - self.acknowledged - self.rejected, 0)
+        return max(self.total - self.done, 0)
 
     @property
     def percent(self) -> int:
         if not self.total:
             return 100 if self.status == DeliveryStatus.DELIVERED else 0
-        return int(100 * (self.acknowledged + self.rejected) / self.total)
+        return min(100, int(100 * self.done / self.total))
 
 
 class SourceMeter(models.Model):

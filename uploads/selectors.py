@@ -205,7 +205,7 @@ class Progress:
 
 def delivery_progress(*, delivery: Delivery, now: datetime | None = None) -> Progress:
     now = now or timezone.now()
-    done = delivery.acknowledged + delivery.rejected
+    done = delivery.done
     rate = None
     eta = None
     active = delivery.status in ACTIVE_DELIVERY_STATUSES

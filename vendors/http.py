@@ -6,6 +6,7 @@ caller decides what a 401 or a 503 means for its vendor. A connection error or a
 timeout comes back as `VendorUnreachable`.
 """
 
+import hashlib
 import threading
 import time
 from dataclasses import dataclass, field
@@ -20,13 +21,27 @@ from vendors.models import HttpExchange
 from vendors.safety import GuardedAdapter, VendorURLRefused, vendor_text
 
 _local = threading.local()
+# Sessions one thread keeps open at once (one per credential set it served lately).
+SESSIONS_PER_THREAD = 16
 
 
-def session() -> requests.Session:
-    """This thread's session. Celery's thread pool runs one task per thread, so a
-    session is never shared between two requests in flight, and its connections
-    stay open (keep-alive) for the whole transmission."""
-    s = getattr(_local, "session", None)
+def session_key(base_url: str, username: str) -> str:
+    """The key of one credential set: a vendor base URL and the account name used on it."""
+    return f"{base_url.rstrip('/')}|{username}"
+
+
+def session(key: str = "") -> requests.Session:
+    """This thread's session for one credential set (`session_key`). Celery's thread pool
+    runs one task per thread, so a session is never shared between two requests in
+    flight, and its connections stay open (keep-alive) for the whole transmission.
+
+    One session per credential set, not per thread: a vendor's cookie (Wattics keeps its
+    HTTPS session in one) set on one organization's requests must never travel with
+    another organization's."""
+    sessions: dict[str, requests.Session] | None = getattr(_local, "sessions", None)
+    if sessions is None:
+        sessions = _local.sessions = {}
+    s = sessions.pop(key, None)
     if s is None:
         s = requests.Session()
         # No retries inside urllib3: retry policy belongs to the delivery, which records each try.
@@ -35,8 +50,16 @@ def session() -> requests.Session:
         s.mount("http://", adapter)
         s.mount("https://", adapter)
         s.headers["User-Agent"] = settings.VENDOR_USER_AGENT
-        _local.session = s
+        while len(sessions) >= SESSIONS_PER_THREAD:  # the least recently used goes
+            sessions.pop(next(iter(sessions))).close()
+    sessions[key] = s  # (re)inserted last: the dict's order is the order of use
     return s
+
+
+def _drop_session(key: str) -> None:
+    sessions = getattr(_local, "sessions", None)
+    if sessions and key in sessions:
+        sessions.pop(key).close()
 
 
 def timeouts() -> tuple[float, float]:
@@ -136,18 +159,26 @@ class ExchangeLog:
             cursor.executemany(sql, [(*row[:-1], created.get_db_prep_value(row[-1], connection)) for row in rows])
 
 
-def send(method: str, url: str, *, log: ExchangeLog, **kwargs) -> requests.Response:
-    """Send one request on this thread's session and record it in `log`.
+def send(method: str, url: str, *, log: ExchangeLog, session_key: str | None = None, error_reader=None,
+         **kwargs) -> requests.Response:  # fmt: skip
+    """Send one request on this thread's session for the credential set `session_key`
+    and record it in `log`.
 
-    kwargs go to requests (auth, headers, data, json, files). A timeout is always set.
+    Without a `session_key` the session is keyed by the URL's origin and the request's
+    credentials (its Authorization header or `auth` user), so two organizations never
+    share a cookie jar. `error_reader(response) -> str` puts a failed answer in words
+    (default: `error_text`). kwargs go to requests (auth, headers, data, json, files).
+    A timeout is always set.
     """
     kwargs.setdefault("timeout", timeouts())
     kwargs.setdefault("allow_redirects", False)  # a redirect could lead anywhere: it is an answer, not followed
+    if session_key is None:
+        session_key = _derived_key(url, kwargs)
     body = kwargs.get("data")
     request_bytes = len(body) if isinstance(body, bytes | str) else 0
     started = time.perf_counter()
     try:
-        response = session().request(method, url, **kwargs)
+        response = session(session_key).request(method, url, **kwargs)
     except requests.RequestException as exc:
         elapsed = (time.perf_counter() - started) * 1000
         message = f"{type(exc).__name__}: no answer from {safe_url(url)}"
@@ -156,10 +187,27 @@ def send(method: str, url: str, *, log: ExchangeLog, **kwargs) -> requests.Respo
         log.add(method=method, url=url, status_code=None, duration_ms=elapsed, error=message,
                 request_bytes=request_bytes)  # fmt: skip
         # A broken pooled connection must not poison the next request.
-        _local.session = None
+        _drop_session(session_key)
         raise VendorUnreachable(message) from exc
     elapsed = (time.perf_counter() - started) * 1000
-    error = "" if response.ok else error_text(response)
+    error = "" if response.ok else (error_reader or error_text)(response)
     log.add(method=method, url=url, status_code=response.status_code, duration_ms=elapsed, error=error,
             request_bytes=request_bytes)  # fmt: skip
     return response
+
+
+def _derived_key(url: str, kwargs: dict) -> str:
+    parts = urlsplit(url)
+    origin = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+    auth = kwargs.get("auth")
+    if isinstance(auth, tuple) and auth:
+        return session_key(origin, str(auth[0]))
+    data = kwargs.get("data")
+    if isinstance(data, dict) and data.get("username"):  # a token request (OAuth2 password form)
+        return session_key(origin, str(data["username"]))
+    headers = kwargs.get("headers") or {}
+    credential = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
+    if credential:
+        # A digest, not the secret itself, names the session.
+        return session_key(origin, "h:" + hashlib.sha256(str(credential).encode()).hexdigest()[:16])
+    return session_key(origin, "")

@@ -1,29 +1,57 @@
 """Wattics data push: packet building and the client for one data stream.
 
-Contract: /work/shared/VENDORS.md and Wattics' data-push guide (seed 003). The guide hides
-its URLs ("Refer to API documentation"), so every path, query parameter and body shape we
-rely on beyond the guide is INFERRED and lives in the block below: one edit corrects it.
+Contract: /work/shared/VENDORS.md and Wattics' data-push guide (seed 003). The routes are
+the published ones (developers.wattics.com and Wattics' own clients); what is not published
+(the GET answer's shape, how a stream with no packet answers, how a discarded packet is
+told) is INFERRED and lives in the block below: one edit corrects it.
 """
 
 import base64
+import html
 import json
 import math
+import re
 import time
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
 from enum import Enum
 from zoneinfo import ZoneInfo
 
 import requests
+from django.utils import timezone
 from requests.cookies import extract_cookies_to_jar
 
 from sites.models import Meter, PacketFormat
-from vendors.http import ExchangeLog, VendorUnreachable, error_text, safe_url, send, session, timeouts
+from vendors.http import ExchangeLog, VendorUnreachable, safe_url, send, session, session_key, timeouts
 
 # ----- Wattics API: paths and answers ---------------------------------------------------
-PUSH_PATH = "/api/v1/push"  # INFERRED: the guide's single "point of entry", POST one packet
-LATEST_PATH = "/api/v1/push/latest"  # INFERRED: "GET the latest processed packet"
-LATEST_STREAM_PARAM = "id"  # INFERRED: query parameter naming the data stream
+# Published: push is POST {base}/measurements/v2/unifiedjson/ (trailing slash), the latest
+# processed packet of a stream is GET on the same route with ?stream=<data stream id>.
+PUSH_PATH = "/measurements/v2/unifiedjson/"
+LATEST_PATH = PUSH_PATH
+LATEST_STREAM_PARAM = "stream"
+# The docs send text/json, Wattics' Java client application/json; the server reads either.
+CONTENT_TYPE = "application/json"
+
+
+def read_latest_answer(body: bytes) -> dict | None:
+    """INFERRED (the GET answer's shape is not published): the latest packet as stored, a
+    JSON object with its tsISO8601; an empty body or JSON null means no packet yet.
+    Raises ValueError when the answer cannot be read."""
+    if not body.strip():
+        return None
+    answer = json.loads(body)
+    if answer is None:
+        return None
+    if not isinstance(answer, dict) or not isinstance(answer.get("tsISO8601"), str):
+        raise ValueError("no tsISO8601 in the answer")
+    return answer
+
+
+# INFERRED: a known stream that never received a packet answers 404 saying "no packet".
+NO_PACKET_TEXT = "no packet"
 # INFERRED: the real service drops out-of-order packets silently; the simulator (and, we
 # assume, a test entry point) answers 200 with this status so we can count them.
 DISCARDED_STATUS = "discarded"
@@ -36,6 +64,8 @@ ELECTRICAL_FIELDS = frozenset(
     [f"{name}_{phase}" for name in ("aP", "rP", "apP", "v", "c", "pC") for phase in (1, 2, 3)]
     + ["v_12", "v_13", "v_23"]
 )
+# pC_* are registers (Wh consumed since the beginning); the others are instantaneous values.
+REGISTER_FIELDS = frozenset({"pC_1", "pC_2", "pC_3"})
 
 # How a meter's own value goes into an electrical packet: unit -> (field, factor, cumulative).
 # Energy becomes pC_1, "Wh consumed since the beginning": a running total, not the interval.
@@ -63,11 +93,28 @@ def parse_ts(value: str) -> datetime:
     return instant
 
 
+@dataclass
+class Packet:
+    """One packet to send: its body, its instant, and the reading it completes (None for
+    the opening packet of a stream or a packet of instantaneous values only)."""
+
+    body: bytes
+    instant: datetime
+    row_ts: datetime | None
+
+
 class PacketBuilder:
     """Turns a meter's readings (in ts order) into one-line JSON packets.
 
-    `start_wh` is the meter's cumulative energy before the first reading given, so a
-    second upload continues the count of the first."""
+    Energy meters: `pC_1` is the register, the energy consumed up to `tsISO8601`. The reading
+    of the interval [t, t+Δ) therefore goes in the packet stamped t+Δ with the running total
+    including it; instantaneous values (aP, rP, apP, v, c) keep the instant the file gives,
+    and share a packet with the register when the instants meet. A stream's first packet
+    ever opens the count at the first interval's start with the total before it.
+    Other meters: one packet per reading, at its instant.
+
+    `start_wh` is the meter's register before the first reading given, so a second upload
+    continues the count of the first."""
 
     def __init__(self, meter: Meter, *, start_wh: float = 0.0):
         self.stream_id = meter.wattics_stream_id
@@ -79,22 +126,73 @@ class PacketBuilder:
                 f"use the single-value format or one of {', '.join(ELECTRICAL_UNITS)}"
             )
         self.field, self.factor, self.cumulative = ELECTRICAL_UNITS.get(meter.unit, ("value", 1.0, False))
+        if self.single_value:
+            self.field, self.factor, self.cumulative = "value", 1.0, False
+        self.interval = timedelta(minutes=meter.interval_minutes)
         self.total = start_wh
 
-    def build(self, ts: datetime, value: float, extra: dict | None) -> bytes:
-        packet: dict = {"id": self.stream_id, "tsISO8601": format_local_ts(ts, self.tz)}
-        if self.single_value:
-            packet["value"] = value
-        else:
-            for key, measure in (extra or {}).items():
-                if key in ELECTRICAL_FIELDS and _is_number(measure):
-                    packet[key] = measure
-            if self.cumulative:
-                self.total += value * self.factor
-                packet[self.field] = round(self.total, 3)
-            else:
-                packet[self.field] = round(value * self.factor, 3)
+    def stamp(self, ts: datetime) -> datetime:
+        """The instant of the packet that carries the reading of `ts`."""
+        return ts + self.interval if self.cumulative else ts
+
+    def reading_ts(self, instant: datetime) -> datetime:
+        """The reading a packet at `instant` would carry (inverse of stamp)."""
+        return instant - self.interval if self.cumulative else instant
+
+    def expected(self, value: float, register_wh: float) -> float:
+        """What the packet of a reading carries in its own field (for checking the vendor's copy)."""
+        return round(register_wh, 3) if self.cumulative else self._own(value)
+
+    def _own(self, value: float) -> float:
+        return value if self.single_value else round(value * self.factor, 3)
+
+    def _body(self, instant: datetime, fields: dict) -> bytes:
+        packet = {"id": self.stream_id, "tsISO8601": format_local_ts(instant, self.tz), **fields}
         return json.dumps(packet, separators=(",", ":")).encode()
+
+    def build(self, ts: datetime, value: float, extra: dict | None) -> bytes:
+        """The packet of one reading on its own (the register moves on for energy meters)."""
+        (packet,) = [p for p in self.packets([(ts, value, extra)]) if p.row_ts is not None]
+        return packet.body
+
+    def packets(self, rows: Iterable[tuple[datetime, float, dict | None]], *, opening: bool = False,
+                after: datetime | None = None) -> Iterator[Packet]:  # fmt: skip
+        """The packets of `rows` in time order. `opening`: the stream has no packet yet, open
+        the register at the first reading's start. Instantaneous values at or before
+        `after` (the vendor's latest) are left out: they could not be placed."""
+        if not self.cumulative:
+            for ts, value, extra in rows:
+                fields = {} if self.single_value else _measures(extra, ELECTRICAL_FIELDS)
+                fields[self.field] = self._own(value)
+                yield Packet(self._body(ts, fields), ts, ts)
+            return
+        pending: tuple[datetime, dict, datetime | None] | None = None  # (instant, fields, row_ts)
+        for ts, value, extra in rows:
+            if pending is not None and pending[0] < ts:  # a gap: the last register goes alone
+                yield Packet(self._body(*pending[:2]), pending[0], pending[2])
+                pending = None
+            instant_fields = _measures(extra, ELECTRICAL_FIELDS - REGISTER_FIELDS)
+            wanted = opening or (instant_fields and (after is None or ts > after))
+            # (With readings closer than the meter's interval, instants would go backwards: left out.)
+            if wanted and (pending is None or pending[0] == ts):
+                if pending is None:
+                    pending = (ts, {}, None)
+                pending[1].update(instant_fields)
+                if opening:
+                    pending[1][self.field] = round(self.total, 3)
+            opening = False
+            if pending is not None:
+                yield Packet(self._body(*pending[:2]), pending[0], pending[2])
+            self.total += value * self.factor
+            fields = _measures(extra, REGISTER_FIELDS)
+            fields[self.field] = round(self.total, 3)
+            pending = (ts + self.interval, fields, ts)
+        if pending is not None:
+            yield Packet(self._body(*pending[:2]), pending[0], pending[2])
+
+
+def _measures(extra: dict | None, allowed: frozenset[str]) -> dict:
+    return {k: v for k, v in (extra or {}).items() if k in allowed and _is_number(v)}
 
 
 def _is_number(value) -> bool:
@@ -117,9 +215,36 @@ class Result:
     vendor_last: datetime | None = None  # with DISCARDED: the stream's latest instant
 
 
+@dataclass(frozen=True)
+class LatestPacket:
+    """The latest packet Wattics processed for a stream, as it answered it."""
+
+    instant: datetime
+    fields: dict = field(default_factory=dict)
+
+    def measure(self, name: str) -> float | None:
+        value = self.fields.get(name)
+        return float(value) if _is_number(value) else None
+
+
+_TAGS = re.compile(r"<[^>]*>")
+_SPACES = re.compile(r"\s+")
+
+
+def error_words(response: requests.Response, limit: int = 300) -> str:
+    """A Wattics error answer in words. Wattics' errors come from a Java/Spring server as
+    HTML pages: never parsed as JSON, the tags are stripped and the text kept short."""
+    text = response.text
+    if "<" in text:
+        title = re.search(r"<title>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
+        text = title.group(1) if title else _TAGS.sub(" ", text)
+    return _SPACES.sub(" ", html.unescape(text)).strip()[:limit]
+
+
 class PacketChannel:
-    """The push entry point, over this worker thread's requests.Session (keep-alive, and
-    its cookie jar kept for the whole transmission, as Wattics asks).
+    """The push entry point, over the worker thread's keep-alive requests.Session for this
+    credential set (its cookie jar kept for the whole transmission, as Wattics asks, and
+    never shared with another organization's credentials).
 
     Thousands of one-packet POSTs make requests' per-call work (merging environment
     settings, proxies, hooks) cost more than the exchange itself on a fast link, so the
@@ -127,19 +252,22 @@ class PacketChannel:
     session's own adapter (its connection pool). Same contract as vendors.http.send():
     each exchange is recorded in the ExchangeLog, no answer is VendorUnreachable."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, key: str):
         self.url = url
+        self.key = key
         self._prepared: requests.PreparedRequest | None = None
         self._headers: dict[str, str] = {}
+        self._session: requests.Session | None = None
 
     def _template(self, s: requests.Session, headers: dict[str, str]) -> requests.PreparedRequest:
-        if self._prepared is None or headers is not self._headers:
+        if self._prepared is None or headers is not self._headers or s is not self._session:
             self._prepared = s.prepare_request(requests.Request("POST", self.url, headers=headers, data=b"{}"))
             self._headers = headers
+            self._session = s
         return self._prepared
 
     def post(self, body: bytes, headers: dict[str, str], log: ExchangeLog) -> requests.Response:
-        s = session()
+        s = session(self.key)
         request = self._template(s, headers).copy()
         request.body = body
         request.headers["Content-Length"] = str(len(body))
@@ -156,22 +284,24 @@ class PacketChannel:
             extract_cookies_to_jar(s.cookies, request, response.raw)
             self._prepared = None  # the next packet carries the new cookies
         log.add(method="POST", url=self.url, status_code=response.status_code, request_bytes=len(body),
-                error="" if response.status_code < 400 else error_text(response),
+                error="" if response.status_code < 400 else error_words(response),
                 duration_ms=(time.perf_counter() - started) * 1000)  # fmt: skip
         return response
 
 
 class WatticsClient:
-    """One data stream at Wattics, over this thread's keep-alive session."""
+    """One data stream at Wattics, over this thread's keep-alive session for these credentials."""
 
     def __init__(self, *, base_url: str, username: str, password: str, stream_id: str, log: ExchangeLog):
-        self.channel = PacketChannel(base_url.rstrip("/") + PUSH_PATH)
-        self.latest_url = base_url.rstrip("/") + LATEST_PATH
+        base = base_url.rstrip("/")
+        self.key = session_key(base, username)
+        self.channel = PacketChannel(base + PUSH_PATH, self.key)
+        self.latest_url = base + LATEST_PATH
         self.stream_id = stream_id
         self.log = log
         # Built once, not per packet.
         token = base64.b64encode(f"{username}:{password}".encode()).decode()
-        self.headers = {"Authorization": f"Basic {token}", "Content-Type": "application/json"}
+        self.headers = {"Authorization": f"Basic {token}", "Content-Type": CONTENT_TYPE}
 
     def push(self, body: bytes) -> Result:
         try:
@@ -185,37 +315,41 @@ class WatticsClient:
                     answer = response.json()
                 except ValueError:
                     answer = {}
-                if answer.get("status") == DISCARDED_STATUS:
+                if isinstance(answer, dict) and answer.get("status") == DISCARDED_STATUS:
                     return Result(Outcome.DISCARDED, "discarded by vendor: not chronological",
                                   vendor_last=_parse_or_none(answer.get("last")))  # fmt: skip
             return Result(Outcome.ACKNOWLEDGED)
         return self._failure(response)
 
-    def latest(self) -> datetime | None:
-        """The instant of the latest packet Wattics processed for the stream; None if none.
-        Raises StreamError for a permanent failure, TransientError otherwise."""
+    def latest(self) -> LatestPacket | None:
+        """The latest packet Wattics processed for the stream; None if it has none.
+        Raises StreamError for a permanent failure, LatestUnreadable when the answer
+        cannot be read, TransientError otherwise."""
         try:
-            response = send(
-                "GET", self.latest_url, log=self.log, params={LATEST_STREAM_PARAM: self.stream_id}, headers=self.headers
-            )
+            response = send("GET", self.latest_url, log=self.log, params={LATEST_STREAM_PARAM: self.stream_id},
+                            headers=self.headers, session_key=self.key, error_reader=error_words)  # fmt: skip
         except VendorUnreachable as exc:
             raise TransientError(str(exc)) from exc
         if response.status_code == 200:
             try:
-                return parse_ts(response.json()["tsISO8601"])
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                raise TransientError(f"Wattics latest packet unreadable: {response.text[:200]}") from exc
-        if response.status_code == 404 and "no packet" in response.text:
-            # INFERRED: a known stream that never received a packet answers 404 "no packet".
+                answer = read_latest_answer(response.content)
+                if answer is None:
+                    return None
+                return LatestPacket(parse_ts(answer["tsISO8601"]), answer)
+            except (ValueError, KeyError, TypeError) as exc:
+                raise LatestUnreadable(f"Wattics' latest packet could not be read ({exc})") from exc
+        if response.status_code == 404 and NO_PACKET_TEXT in response.text:
             return None
         result = self._failure(response)
         if result.outcome == Outcome.FATAL:
             raise StreamError(result.message)
+        if result.outcome == Outcome.REJECTED:
+            raise LatestUnreadable(f"Wattics' latest packet could not be read: {result.message}")
         raise TransientError(f"Wattics latest packet: {result.message}", retry_after=result.retry_after)
 
     def _failure(self, response) -> Result:
         code = response.status_code
-        detail = error_text(response, 300)
+        detail = error_words(response)
         if code == 400:
             return Result(Outcome.REJECTED, f"rejected by Wattics: {detail}")
         if code == 401:
@@ -238,10 +372,19 @@ def _parse_or_none(value) -> datetime | None:
 
 
 def _retry_after(response) -> float | None:
-    try:
-        return float(response.headers.get("Retry-After", ""))
-    except ValueError:
+    """Retry-After in seconds (an HTTP date is read too); None if absent or unreadable."""
+    value = response.headers.get("Retry-After", "").strip()
+    if not value:
         return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - timezone.now()).total_seconds())
 
 
 class StreamError(Exception):
@@ -252,3 +395,7 @@ class TransientError(Exception):
     def __init__(self, message: str, retry_after: float | None = None):
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class LatestUnreadable(Exception):
+    """Wattics answered the GET, but not in a form we can read: go on from our own record."""

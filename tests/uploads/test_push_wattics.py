@@ -39,6 +39,7 @@ def _deliver(upload) -> Delivery:
 
 
 def _expected_wh(meter):
+    """The register after each reading (what the packet stamped at the interval's end carries)."""
     total, out = 0.0, []
     for value in Reading.objects.filter(meter=meter).order_by("ts").values_list("value", flat=True):
         total += value * 1000
@@ -79,9 +80,16 @@ def test_it_pushes_every_reading_in_order_with_cumulative_wh(meter, wattics_sim)
     packets = wattics_sim.packets("demo-elec-1")
     assert packets["discarded_count"] == 0
     accepted = packets["accepted"]
-    assert [p["tsISO8601"] for p in accepted][:2] == ["2024-01-01T00:00:00.000+00:00", "2024-01-01T00:15:00.000+00:00"]
-    assert [p["pC_1"] for p in accepted] == pytest.approx(_expected_wh(meter), abs=0.01)
-    assert HttpExchange.objects.filter(delivery=delivery).count() == 501  # the GET latest, then 500 POSTs
+    # pC_1 is a register: the stream opens at the first interval's start with 0 (a new meter),
+    # then each reading of [t, t+15 min) is the total at t+15 min.
+    assert [p["tsISO8601"] for p in accepted][:3] == [
+        "2024-01-01T00:00:00.000+00:00",
+        "2024-01-01T00:15:00.000+00:00",
+        "2024-01-01T00:30:00.000+00:00",
+    ]
+    assert accepted[-1]["tsISO8601"] == "2024-01-06T05:00:00.000+00:00"  # the end of the last interval
+    assert [p["pC_1"] for p in accepted] == pytest.approx([0.0, *_expected_wh(meter)], abs=0.01)
+    assert HttpExchange.objects.filter(delivery=delivery).count() == 502  # the GET latest, the opening, 500 POSTs
 
 
 def test_a_second_upload_continues_the_count(meter, wattics_sim):
@@ -89,8 +97,10 @@ def test_a_second_upload_continues_the_count(meter, wattics_sim):
     second = _deliver(factories.make_stored_upload(meter, T0 + timedelta(days=2), 100))
     assert first.status == second.status == DeliveryStatus.DELIVERED
     accepted = wattics_sim.packets("demo-elec-1")["accepted"]
-    assert len(accepted) == 200
-    assert [p["pC_1"] for p in accepted] == pytest.approx(_expected_wh(meter), abs=0.01)
+    assert len(accepted) == 201  # one opening packet, for the stream's first packet ever
+    assert [p["pC_1"] for p in accepted] == pytest.approx([0.0, *_expected_wh(meter)], abs=0.01)
+    # The second upload goes on from the first's register, with no second opening.
+    assert accepted[101]["tsISO8601"] == "2024-01-03T00:15:00.000+00:00"
 
 
 def test_it_pushes_local_time_across_a_dst_change(org, vendor_credentials, wattics_sim):
@@ -111,20 +121,22 @@ def test_it_pushes_local_time_across_a_dst_change(org, vendor_credentials, watti
 
 
 def test_it_records_a_400_as_rejected_and_goes_on(meter, wattics_sim, monkeypatch):
-    build = PacketBuilder.build
+    packets = PacketBuilder.packets
     bad_ts = T0 + timedelta(minutes=15 * 7)
 
-    def build_one_bad(self, ts, value, extra):
-        body = build(self, ts, value, extra)
-        # A local time without its offset: Wattics answers 400 for that packet only.
-        return body.replace(b".000+00:00", b".000") if ts == bad_ts else body
+    def one_bad(self, rows, **kwargs):
+        for packet in packets(self, rows, **kwargs):
+            if packet.row_ts == bad_ts:
+                # A local time without its offset: Wattics answers 400 for that packet only.
+                packet.body = packet.body.replace(b".000+00:00", b".000")
+            yield packet
 
-    monkeypatch.setattr(PacketBuilder, "build", build_one_bad)
+    monkeypatch.setattr(PacketBuilder, "packets", one_bad)
     delivery = _deliver(factories.make_stored_upload(meter, T0, 20))
     assert delivery.status == DeliveryStatus.PARTIALLY_FAILED
     assert (delivery.acknowledged, delivery.rejected) == (19, 1)
     assert "rejected by Wattics" in delivery.last_error
-    assert len(wattics_sim.packets("demo-elec-1")["accepted"]) == 19
+    assert len(wattics_sim.packets("demo-elec-1")["accepted"]) == 20  # the opening and 19 readings
 
 
 def test_it_fails_with_credentials_rejected_on_401(meter, wattics_sim):
@@ -148,7 +160,7 @@ def test_it_retries_the_same_packet_after_503s_and_dropped_connections(meter, wa
     delivery = _deliver(factories.make_stored_upload(meter, T0, 30))
     assert delivery.status == DeliveryStatus.DELIVERED
     packets = wattics_sim.packets("demo-elec-1")
-    assert (len(packets["accepted"]), packets["discarded_count"]) == (30, 0)
+    assert (len(packets["accepted"]), packets["discarded_count"]) == (31, 0)
     assert HttpExchange.objects.filter(delivery=delivery, status_code=None).count() == 1
 
 
@@ -157,13 +169,13 @@ def test_it_gives_up_after_the_deadline(meter, wattics_sim, fast_retries):
     wattics_sim.faults(maintenance=True)
     delivery = _deliver(factories.make_stored_upload(meter, T0, 5))
     assert delivery.status == DeliveryStatus.FAILED
-    assert delivery.last_error.startswith("Gave up after retrying")
+    assert delivery.last_error.startswith("Gave up after")
     assert "503" in delivery.last_error
 
 
 def test_a_long_wait_gives_the_worker_back(meter, wattics_sim, settings):
-    settings.DELIVERY_RETRY_BASE_SECONDS = 120
-    wattics_sim.faults(fail_next=[503])
+    # Wattics asks for two minutes: the wait is too long to hold a worker for.
+    wattics_sim.faults(fail_next=[503], retry_after=120)
     delivery = _deliver(factories.make_stored_upload(meter, T0, 5))
     assert delivery.status == DeliveryStatus.QUEUED
     assert delivery.next_attempt_at > delivery.updated_at + timedelta(seconds=50)
@@ -176,11 +188,12 @@ def test_a_long_wait_gives_the_worker_back(meter, wattics_sim, settings):
 def test_it_skips_what_the_vendor_already_has_when_resuming(meter, wattics_sim):
     upload = factories.make_stored_upload(meter, T0, 300)
     (delivery,) = deliveries_create_for_upload(upload=upload)
-    # An earlier run pushed 150 packets, then died having recorded only 100.
+    # An earlier run pushed the opening and 150 readings, then died having recorded only 100.
     builder = PacketBuilder(meter)
     session = __import__("requests").Session()
-    for ts, value in Reading.objects.filter(meter=meter).order_by("ts").values_list("ts", "value")[:150]:
-        session.post(wattics_sim.url + "/api/v1/push", data=builder.build(ts, value, None),
+    rows = Reading.objects.filter(meter=meter).order_by("ts").values_list("ts", "value", "extra")
+    for packet in list(builder.packets(rows, opening=True))[:151]:
+        session.post(wattics_sim.url + "/measurements/v2/unifiedjson/", data=packet.body,
                      auth=("demo", "demo-password")).raise_for_status()  # fmt: skip
     Delivery.objects.filter(pk=delivery.pk).update(
         status=DeliveryStatus.PUSHING, attempts=1, heartbeat_at=T0, started_at=T0, sent=100, acknowledged=100,
@@ -192,17 +205,20 @@ def test_it_skips_what_the_vendor_already_has_when_resuming(meter, wattics_sim):
     assert (delivery.sent, delivery.acknowledged, delivery.rejected) == (300, 300, 0)
     packets = wattics_sim.packets("demo-elec-1")
     assert packets["discarded_count"] == 0
-    assert [p["pC_1"] for p in packets["accepted"]] == pytest.approx(_expected_wh(meter), abs=0.01)
+    assert [p["pC_1"] for p in packets["accepted"]] == pytest.approx([0.0, *_expected_wh(meter)], abs=0.01)
     stamps = [p["tsISO8601"] for p in packets["accepted"]]
-    assert stamps == sorted(set(stamps)) and len(stamps) == 300
+    assert stamps == sorted(set(stamps)) and len(stamps) == 301
 
 
-def test_a_new_delivery_reports_rows_older_than_the_vendors_latest(meter, wattics_sim):
+def test_a_new_delivery_reports_rows_older_than_the_vendors_latest_as_not_sendable(meter, wattics_sim):
     later = _deliver(factories.make_stored_upload(meter, T0 + timedelta(days=1), 10))
     earlier = _deliver(factories.make_stored_upload(meter, T0, 10))
     assert later.status == DeliveryStatus.DELIVERED
     assert earlier.status == DeliveryStatus.FAILED
-    assert earlier.rejected == 10 and "not chronological" in earlier.last_error
+    assert (earlier.sent, earlier.acknowledged, earlier.rejected, earlier.not_sendable) == (0, 0, 0, 10)
+    assert earlier.last_error.startswith("10 rows (2024-01-01T00:00:00.000+00:00 to 2024-01-01T02:15:00.000+00:00) are")
+    assert "not sendable: Wattics already holds a later packet for stream demo-elec-1" in earlier.last_error
+    assert earlier.last_error in earlier.note
     assert wattics_sim.packets("demo-elec-1")["discarded_count"] == 0
 
 
@@ -254,4 +270,4 @@ def test_it_pushes_two_uploads_of_one_stream_in_the_order_they_were_made(meter, 
     second.refresh_from_db()
     assert (first.status, second.status) == (DeliveryStatus.DELIVERED, DeliveryStatus.DELIVERED)
     packets = wattics_sim.packets("demo-elec-1")
-    assert len(packets["accepted"]) == 40 and packets["discarded_count"] == 0
+    assert len(packets["accepted"]) == 41 and packets["discarded_count"] == 0

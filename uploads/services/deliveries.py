@@ -225,13 +225,14 @@ def _transition(delivery: Delivery, *, allowed: tuple[str, ...], verb: str, **ch
 @audited("retry", "delivery", target="delivery", fields=("status",))
 def delivery_retry(*, delivery: Delivery, user=None) -> Delivery:
     """A failed or partially failed delivery goes on from where it stopped. Rows the vendor
-    rejected stay rejected (re-push sends everything again)."""
+    rejected stay rejected (re-push sends everything again). The last message stays, whole,
+    until the run has something new to say; the retry deadline counts afresh."""
     delivery = _transition(
         delivery,
         allowed=(DeliveryStatus.FAILED, DeliveryStatus.PARTIALLY_FAILED),
         verb="retried",
-        status=DeliveryStatus.QUEUED, last_error="", next_attempt_at=None, started_at=None, finished_at=None,
-        heartbeat_at=None,
+        status=DeliveryStatus.QUEUED, next_attempt_at=None, started_at=None, finished_at=None, heartbeat_at=None,
+        progress_at=None,
     )  # fmt: skip
     logger.info("delivery %s retried by %s", delivery.pk, user)
     transaction.on_commit(lambda: enqueue(delivery.pk))
@@ -255,8 +256,9 @@ def delivery_cancel(*, delivery: Delivery, user=None) -> Delivery:
 @audited("repush", "delivery", target="delivery", fields=("status",))
 def delivery_repush(*, delivery: Delivery, user=None) -> Delivery:
     """Push the span again from the start: counts reset. For Wattics the run starts after
-    the latest packet the vendor has (it discards older ones); WattCarbon gets every chunk
-    again (it replaces intervals with the same start)."""
+    the latest packet the vendor has (it discards older ones); rows this delivery delivered
+    before and that are unchanged count as already at vendor. WattCarbon gets every chunk
+    again (it replaces intervals with the same start) unless the whole span is unchanged."""
     total = span_total(meter_id=delivery.meter_id, target=delivery.target, first_ts=delivery.first_ts,
                        last_ts=delivery.last_ts) if delivery.first_ts else delivery.total  # fmt: skip
     delivery = _transition(
@@ -264,8 +266,9 @@ def delivery_repush(*, delivery: Delivery, user=None) -> Delivery:
         allowed=(DeliveryStatus.DELIVERED, DeliveryStatus.PARTIALLY_FAILED, DeliveryStatus.FAILED,
                  DeliveryStatus.CANCELLED),
         verb="re-pushed",
-        status=DeliveryStatus.QUEUED, total=total, sent=0, acknowledged=0, rejected=0, cursor_ts=None,
-        last_error="", next_attempt_at=None, started_at=None, finished_at=None, heartbeat_at=None,
+        status=DeliveryStatus.QUEUED, total=total, sent=0, acknowledged=0, rejected=0, already_at_vendor=0,
+        not_sendable=0, note="", cursor_ts=None, last_error="", next_attempt_at=None, started_at=None,
+        finished_at=None, heartbeat_at=None, progress_at=None,
     )  # fmt: skip
     logger.info("delivery %s re-pushed by %s", delivery.pk, user)
     transaction.on_commit(lambda: enqueue(delivery.pk))

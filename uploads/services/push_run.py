@@ -7,18 +7,26 @@ worker (after its heartbeat went stale) finds 0 rows at its next checkpoint and 
 
 Progress is written every CHECKPOINT_PACKETS items or CHECKPOINT_SECONDS, never per
 packet: a push is bounded by the vendor's speed, not by our database.
+
+Counting is truthful: a row is acknowledged only when the vendor acknowledged it to us (or
+the vendor's own latest packet is that row); rows the vendor already held are "already at
+vendor"; rows it can no longer take are "not sendable", with the reason in the note.
+A run never assumes that an earlier run sent something because it was an earlier run.
 """
 
+import hashlib
+import json
 import logging
 import random
 import time
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
 from uploads.locks import StreamLock
-from uploads.models import Delivery, DeliveryStatus
+from uploads.models import Bill, Delivery, DeliveryStatus, Reading, Target
 from vendors.http import ExchangeLog
 
 logger = logging.getLogger(__name__)
@@ -49,6 +57,38 @@ def backoff_seconds(failures: int) -> float:
     return delay * random.uniform(0.5, 1.0)
 
 
+# Consecutive failures of one item for which the vendor's Retry-After alone decides the wait;
+# past them our own backoff applies too, so a vendor saying "0" forever is not hammered.
+RETRY_AFTER_TRUSTED_FAILURES = 3
+
+
+def retry_delay(failures: int, retry_after: float | None = None) -> float:
+    """How long to wait before trying the same item again. The vendor's Retry-After is
+    honoured (capped by DELIVERY_RETRY_AFTER_MAX_SECONDS): in a storm of 503s that say
+    "retry at once" the delivery slows down instead of sleeping our full backoff."""
+    if retry_after is None:
+        return backoff_seconds(failures)
+    honoured = min(max(retry_after, 0.0), settings.DELIVERY_RETRY_AFTER_MAX_SECONDS)
+    if failures <= RETRY_AFTER_TRUSTED_FAILURES:
+        return honoured
+    return max(honoured, backoff_seconds(failures - RETRY_AFTER_TRUSTED_FAILURES))
+
+
+def rows_digest(*, meter_id: int, target: str, first_ts: datetime, last_ts: datetime) -> str:
+    """sha256 of a meter's rows in a span as they are stored now: an earlier delivery's
+    digest equal to today's means the vendor holds exactly these rows."""
+    h = hashlib.sha256()
+    if target == Target.WATTCARBON_BILLS:
+        bills = Bill.objects.filter(meter_id=meter_id, start_date__gte=first_ts.date(), start_date__lte=last_ts.date())
+        for start, end, kwh in bills.order_by("start_date").values_list("start_date", "end_date", "energy_kwh"):
+            h.update(f"{start}|{end}|{kwh!r}\n".encode())
+        return h.hexdigest()
+    readings = Reading.objects.filter(meter_id=meter_id, ts__gte=first_ts, ts__lte=last_ts).order_by("ts")
+    for ts, value, extra in readings.values_list("ts", "value", "extra").iterator(chunk_size=5000):
+        h.update(f"{ts.isoformat()}|{value!r}|{json.dumps(extra, sort_keys=True)}\n".encode())
+    return h.hexdigest()
+
+
 class Stop(Exception):
     """The run is over (finished, failed, cancelled, handed back): unwind to the task."""
 
@@ -58,13 +98,17 @@ class PushRun:
         self.delivery = delivery
         self.lock = lock
         self.attempt = delivery.attempts
-        # The delivery was taken up before: what the vendor already has was sent by us.
-        self.resumed = delivery.attempts > 1
         self.sent = delivery.sent
         self.acknowledged = delivery.acknowledged
         self.rejected = delivery.rejected
+        self.already_at_vendor = delivery.already_at_vendor
+        self.not_sendable = delivery.not_sendable
+        self.note = delivery.note
+        self.not_sendable_reason = ""
         self.cursor_ts: datetime | None = delivery.cursor_ts
         self.last_error = delivery.last_error
+        # The give-up deadline counts from the last progress, not from the first start.
+        self.progress_at = delivery.progress_at or timezone.now()
         self.log = ExchangeLog(organization_id=delivery.organization_id, vendor=vendor,
                                delivery_id=delivery.pk, meter_id=delivery.meter_id)  # fmt: skip
         self.began = time.monotonic()
@@ -77,7 +121,25 @@ class PushRun:
 
     def _counts(self) -> dict:
         return {"sent": self.sent, "acknowledged": self.acknowledged, "rejected": self.rejected,
-                "cursor_ts": self.cursor_ts, "last_error": self.last_error[:2000]}  # fmt: skip
+                "already_at_vendor": self.already_at_vendor, "not_sendable": self.not_sendable, "note": self.note,
+                "progress_at": self.progress_at, "cursor_ts": self.cursor_ts,
+                "last_error": self.last_error[:4000]}  # fmt: skip
+
+    def acknowledge(self, n: int = 1) -> None:
+        """n rows acknowledged by the vendor: progress."""
+        self.acknowledged += n
+        self.progress_at = timezone.now()
+
+    def mark_not_sendable(self, n: int, reason: str) -> None:
+        """n rows the vendor can no longer take: not sent, and the reason in words."""
+        self.not_sendable += n
+        self.not_sendable_reason = reason
+        self.say(reason)
+
+    def say(self, line: str) -> None:
+        """Add a line to the delivery's note (once)."""
+        if line and line not in self.note.split("\n"):
+            self.note = f"{self.note}\n{line}" if self.note else line
 
     def checkpoint(self) -> None:
         """Save progress, flush the exchange log, refresh the lock; Stop if the run lost its claim."""
@@ -99,15 +161,15 @@ class PushRun:
             self.checkpoint()
 
     # ----- transient failures --------------------------------------------------------------
-    def wait_after_failure(self, failures: int, message: str) -> None:
+    def wait_after_failure(self, failures: int, message: str, retry_after: float | None = None) -> None:
         """Back off before trying the same item again: sleep here for a short wait, hand
-        the delivery back with a countdown for a long one, fail it past the deadline."""
+        the delivery back with a countdown for a long one, fail it when nothing has
+        progressed for DELIVERY_RETRY_DEADLINE_SECONDS (a slow storm is not a failure)."""
         self.last_error = message
-        started = self.delivery.started_at or timezone.now()
-        if timezone.now() - started > timedelta(seconds=settings.DELIVERY_RETRY_DEADLINE_SECONDS):
+        if timezone.now() - self.progress_at > timedelta(seconds=settings.DELIVERY_RETRY_DEADLINE_SECONDS):
             hours = settings.DELIVERY_RETRY_DEADLINE_SECONDS / 3600
-            self.fail(f"Gave up after retrying for {hours:g} h: {message}. Retry it once the vendor is back.")
-        delay = backoff_seconds(failures)
+            self.fail(f"Gave up after {hours:g} h without progress: {message}. Retry it once the vendor is back.")
+        delay = retry_delay(failures, retry_after)
         if delay > IN_TASK_WAIT_MAX:
             self.hand_back(delay, message)
         self.checkpoint()
@@ -124,11 +186,32 @@ class PushRun:
         raise Stop
 
     # ----- the end -------------------------------------------------------------------------
+    def held_spans(self, lo: datetime | None, hi: datetime) -> list[tuple[datetime, datetime]]:
+        """Spans (first, last) of this meter's deliveries to the same target that were
+        delivered and whose rows are still identical, overlapping (lo, hi]: the vendor holds
+        those rows as they are."""
+        d = self.delivery
+        # This delivery's own digest too: it was delivered before being re-pushed.
+        earlier = Delivery.objects.filter(Q(status=DeliveryStatus.DELIVERED) | Q(pk=d.pk), meter_id=d.meter_id,
+                                          target=d.target, first_ts__lte=hi).exclude(rows_digest="")  # fmt: skip
+        if lo is not None:
+            earlier = earlier.filter(last_ts__gt=lo)
+        spans = []
+        for first, last, digest in earlier.values_list("first_ts", "last_ts", "rows_digest"):
+            if rows_digest(meter_id=d.meter_id, target=d.target, first_ts=first, last_ts=last) == digest:
+                spans.append((first, last))
+        return spans
+
     def _end(self, status: str) -> None:
         self.log.flush()
         now = timezone.now()
+        extra = {}
+        if status == DeliveryStatus.DELIVERED and self.delivery.first_ts:
+            d = self.delivery
+            extra["rows_digest"] = rows_digest(meter_id=d.meter_id, target=d.target, first_ts=d.first_ts,
+                                               last_ts=d.last_ts)  # fmt: skip
         self._mine().update(status=status, finished_at=now, heartbeat_at=now, next_attempt_at=None, updated_at=now,
-                            **self._counts())  # fmt: skip
+                            **self._counts(), **extra)  # fmt: skip
         raise Stop
 
     def fail(self, message: str) -> None:
@@ -136,11 +219,18 @@ class PushRun:
         self._end(DeliveryStatus.FAILED)
 
     def finish(self) -> None:
-        """All items handled: delivered, partially failed, or failed if nothing passed."""
-        if not self.rejected:
+        """All items handled. Delivered when the vendor holds every row (acknowledged now or
+        already there: "up to date" when nothing needed sending); partially failed when some
+        rows were rejected or are not sendable; failed when none reached the vendor."""
+        if not self.rejected and not self.not_sendable:
             self.last_error = ""
+            if self.already_at_vendor and not self.acknowledged:
+                self.say(f"Up to date: all {self.already_at_vendor} rows were already at the vendor; nothing was sent.")
             self._end(DeliveryStatus.DELIVERED)
-        if not self.acknowledged:
-            self.last_error = f"All {self.rejected} rows were rejected. Last: {self.last_error}"
+        if not self.rejected:
+            self.last_error = self.not_sendable_reason or f"{self.not_sendable} rows not sendable: see the note."
+        if not self.acknowledged and not self.already_at_vendor:
+            if self.rejected and not self.not_sendable:
+                self.last_error = f"All {self.rejected} rows were rejected. Last: {self.last_error}"
             self._end(DeliveryStatus.FAILED)
         self._end(DeliveryStatus.PARTIALLY_FAILED)

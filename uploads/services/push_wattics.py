@@ -1,20 +1,38 @@
 """Push one delivery's readings to Wattics, one packet per request, in time order.
 
-Resume: Wattics keeps only packets newer than the latest it processed, and tells us that
-latest one. So a run always asks first and continues strictly after
-max(our cursor, the vendor's latest): a worker killed between a packet's 200 and our
-next checkpoint neither re-sends (the vendor would discard it) nor skips anything.
+Wattics keeps one register per data stream and discards packets older than the latest it
+processed, and tells us that latest one. So a run always asks first, then accounts for
+this delivery's rows at or before it, each by what is known, never by assumption:
+
+- rows an earlier delivery of this meter delivered, still identical: already at vendor;
+- rows an earlier run of this delivery sent but could not record (a worker killed between
+  a packet's 200 and the next checkpoint): acknowledged, only when Wattics' latest packet
+  is this delivery's row, with the same instant and value;
+- any other row: not sendable (Wattics cannot place it in its register), said in words.
+
+Then it continues strictly after that latest packet. When the answer cannot be read, the
+run goes on from our own record of what Wattics acknowledged, and the note says so.
 """
 
 from datetime import datetime
 
 from django.conf import settings
-from django.db.models import Sum
+from django.db.models import Max, Min, Q, Sum
 
-from uploads.models import Reading
+from uploads.models import Delivery, Reading, Target
 from uploads.services.push_run import PushRun
 from vendors.models import Vendor
-from vendors.wattics import Outcome, PacketBuilder, StreamError, TransientError, WatticsClient, format_local_ts
+from vendors.wattics import (
+    LatestPacket,
+    LatestUnreadable,
+    Outcome,
+    Packet,
+    PacketBuilder,
+    StreamError,
+    TransientError,
+    WatticsClient,
+    format_local_ts,
+)
 
 READ_BATCH = 1000
 
@@ -30,6 +48,9 @@ def _credentials(meter) -> tuple[str, str]:
 
 
 def _base_url(meter) -> str:
+    # A meter with its own credentials may have its own entry point (e.g. Wattics' test one).
+    if meter.wattics_username and meter.wattics_password and meter.wattics_base_url:
+        return meter.wattics_base_url.rstrip("/")
     creds = getattr(meter.organization, "credentials", None)
     return creds.wattics_url if creds is not None else settings.WATTICS_BASE_URL.rstrip("/")
 
@@ -56,9 +77,11 @@ class WatticsRun(PushRun):
             self.fail(str(exc))
         client = WatticsClient(base_url=_base_url(meter), username=username, password=password,
                                stream_id=meter.wattics_stream_id, log=self.log)  # fmt: skip
-        self.skip_what_vendor_has(client, builder)
-        # pC_1 is Wh consumed since the beginning: start from everything stored before the
-        # first packet we send (one SUM), so a second upload continues the count.
+        latest, readable = self.vendor_latest(client, builder)
+        if latest is not None:
+            self.account_for_rows_up_to(latest, builder, readable=readable)
+        # pC_1 is the register: start from everything stored before the first packet we send
+        # (one SUM), so a second upload continues the count.
         if builder.cumulative:
             before = Reading.objects.filter(meter_id=meter.pk)
             if self.cursor_ts:
@@ -66,42 +89,88 @@ class WatticsRun(PushRun):
             else:
                 before = before.filter(ts__lt=self.delivery.first_ts)
             builder.total = (before.aggregate(total=Sum("value"))["total"] or 0.0) * builder.factor
+        # A stream's first packet ever opens the register at the first interval's start.
+        opening = builder.cumulative and latest is None and self.cursor_ts is None
         self.checkpoint()
-        self.push_all(client, builder)
+        self.push_all(client, builder, opening=opening, after=latest.instant if latest else None)
         self.finish()
 
-    def skip_what_vendor_has(self, client: WatticsClient, builder: PacketBuilder) -> None:
+    # ----- what Wattics already has ---------------------------------------------------------
+    def vendor_latest(self, client: WatticsClient, builder: PacketBuilder) -> tuple[LatestPacket | None, bool]:
+        """Wattics' latest packet for the stream and whether it came from Wattics (True) or,
+        its answer being unreadable, from our own record of what it acknowledged (False)."""
         failures = 0
         while True:
             try:
-                latest = client.latest()
-                break
+                return client.latest(), True
             except StreamError as exc:
                 self.fail(str(exc))
+            except LatestUnreadable as exc:
+                reason = str(exc)
+                break
             except TransientError as exc:
                 failures += 1
-                self.wait_after_failure(failures, str(exc))
-        if latest is None or (self.cursor_ts and latest <= self.cursor_ts) or latest < self.delivery.first_ts:
-            return
-        upto = min(latest, self.delivery.last_ts)
-        skipped = self.rows()
+                self.wait_after_failure(failures, str(exc), exc.retry_after)
+        own = Delivery.objects.filter(meter_id=self.meter.pk, target=Target.WATTICS, acknowledged__gt=0).aggregate(
+            last=Max("cursor_ts")
+        )["last"]
+        shown = format_local_ts(builder.stamp(own), builder.tz) if own else "nothing yet"
+        self.say(f"{reason}. Went on from our own record of what Wattics acknowledged for this meter: {shown}.")
+        return (LatestPacket(builder.stamp(own)) if own else None), False
+
+    def account_for_rows_up_to(self, latest: LatestPacket, builder: PacketBuilder, *, readable: bool) -> None:
+        """Count this delivery's unhandled rows at or before Wattics' latest packet: already
+        at vendor, acknowledged (proven), or not sendable. The cursor moves past them."""
+        upto = min(builder.reading_ts(latest.instant), self.delivery.last_ts)
+        pending = self.rows().filter(ts__lte=upto)
         if self.cursor_ts:
-            skipped = skipped.filter(ts__gt=self.cursor_ts)
-        n = skipped.filter(ts__lte=upto).count()
-        if self.resumed:
+            pending = pending.filter(ts__gt=self.cursor_ts)
+        last = pending.aggregate(last=Max("ts"))["last"]
+        if last is None:
+            return
+        held = Q()
+        for first, end in self.held_spans(self.cursor_ts, upto):
+            held |= Q(ts__gte=first, ts__lte=end)
+        if held:
+            n = pending.filter(held).count()
+            if n:
+                self.already_at_vendor += n
+                self.say(f"{n} rows were already at Wattics (delivered earlier, identical): not sent again.")
+            pending = pending.exclude(held)
+        n = pending.count()
+        if n and readable and self.is_our_row(latest, builder, pending):
             # Sent by an earlier run of this delivery, acknowledged before it could record it.
             self.sent += n
-            self.acknowledged += n
+            self.acknowledge(n)
         elif n:
-            shown = format_local_ts(latest, builder.tz)
-            self.rejected += n
-            self.last_error = (
-                f"{n} rows are at or before {shown}, the latest packet Wattics already has for stream "
-                f"{self.meter.wattics_stream_id}: it discards older packets (not chronological)."
+            span = pending.aggregate(first=Min("ts"), last=Max("ts"))
+            first_ts, last_ts = span["first"], span["last"]
+            self.mark_not_sendable(
+                n,
+                f"{n} rows ({format_local_ts(first_ts, builder.tz)} to {format_local_ts(last_ts, builder.tz)}) "
+                f"are not sendable: Wattics already holds a later packet for stream {self.meter.wattics_stream_id} "
+                f"({format_local_ts(latest.instant, builder.tz)}) and never got these; it keeps a running register "
+                "and discards older packets, so they were not sent.",
             )
-        self.cursor_ts = upto
+        self.cursor_ts = last
 
-    def push_all(self, client: WatticsClient, builder: PacketBuilder) -> None:
+    def is_our_row(self, latest: LatestPacket, builder: PacketBuilder, pending) -> bool:
+        """Wattics' latest packet is the packet of this delivery's row at its instant, with the
+        value we would send (for a register: the meter's total up to that row)."""
+        row_ts = builder.reading_ts(latest.instant)
+        value = pending.filter(ts=row_ts).values_list("value", flat=True).first()
+        if value is None:
+            return False
+        if builder.cumulative:
+            total = Reading.objects.filter(meter_id=self.meter.pk, ts__lte=row_ts).aggregate(t=Sum("value"))["t"]
+            expected = builder.expected(value, (total or 0.0) * builder.factor)
+        else:
+            expected = builder.expected(value, 0.0)
+        got = latest.measure(builder.field)
+        return got is not None and abs(got - expected) <= 0.01 + 1e-9 * abs(expected)
+
+    # ----- sending --------------------------------------------------------------------------
+    def _unsent_rows(self):
         rows = self.rows().order_by("ts").values_list("ts", "value", "extra")
         after = self.cursor_ts
         while True:
@@ -109,37 +178,42 @@ class WatticsRun(PushRun):
             batch = list((rows.filter(ts__gt=after) if after else rows)[:READ_BATCH])
             if not batch:
                 return
-            for ts, value, extra in batch:
-                self.push_one(client, builder.build(ts, value, extra), ts)
-                self.sent += 1
-                self.cursor_ts = ts
-                self.tick()
+            yield from batch
             after = batch[-1][0]
 
-    def push_one(self, client: WatticsClient, body: bytes, ts: datetime) -> None:
+    def push_all(self, client: WatticsClient, builder: PacketBuilder, *, opening: bool, after: datetime | None) -> None:
+        for packet in builder.packets(self._unsent_rows(), opening=opening, after=after):
+            acknowledged = self.push_one(client, packet)
+            if packet.row_ts is None:
+                continue
+            self.sent += 1
+            if acknowledged:
+                self.acknowledge()
+            else:
+                self.rejected += 1
+            self.cursor_ts = packet.row_ts
+            self.tick()
+
+    def push_one(self, client: WatticsClient, packet: Packet) -> bool:
+        """Send one packet until Wattics answers it: True if acknowledged, False if refused."""
         failures = 0
         while True:
-            result = client.push(body)
+            result = client.push(packet.body)
             outcome = result.outcome
             if outcome is Outcome.ACKNOWLEDGED:
-                self.acknowledged += 1
-                return
+                return True
             if outcome is Outcome.DISCARDED:
-                if failures and result.vendor_last == ts:
-                    # Our earlier try got through but its answer was lost.
-                    self.acknowledged += 1
-                else:
-                    self.rejected += 1
-                    self.last_error = f"{body.decode()[:200]}: {result.message}"
-                return
+                if failures and result.vendor_last == packet.instant:
+                    return True  # our earlier try got through but its answer was lost
+                self.last_error = f"{packet.body.decode()[:200]}: {result.message}"
+                return False
             if outcome is Outcome.REJECTED:
-                self.rejected += 1
-                self.last_error = f"{body.decode()[:200]}: {result.message}"
-                return
+                self.last_error = f"{packet.body.decode()[:200]}: {result.message}"
+                return False
             if outcome is Outcome.FATAL:
                 self.fail(result.message)
             failures += 1
-            self.wait_after_failure(failures, result.message)
+            self.wait_after_failure(failures, result.message, result.retry_after)
 
 
 def push_wattics(delivery, lock) -> None:
