@@ -178,13 +178,18 @@ class WatticsApp(SimApp):
 
     def default_faults(self) -> dict[str, Any]:
         # retry_after: the Retry-After (whole seconds) sent with an injected 503.
-        return {**super().default_faults(), "retry_after": 1}
+        # other_latest_shape: the GET answers its packet in another shape than the inferred one
+        # (the real shape is not published), so a client's fallback can be tested.
+        return {**super().default_faults(), "retry_after": 1, "other_latest_shape": False}
 
     def validate_faults(self, knobs: dict[str, Any]) -> None:
         after = knobs.get("retry_after", 0)
         if isinstance(after, bool) or not isinstance(after, int) or after < 0:
             raise BadFaults("retry_after must be a whole number of seconds >= 0")
-        super().validate_faults({k: v for k, v in knobs.items() if k != "retry_after"})
+        if not isinstance(knobs.get("other_latest_shape", False), bool):
+            raise BadFaults("other_latest_shape must be a boolean")
+        own = ("retry_after", "other_latest_shape")
+        super().validate_faults({k: v for k, v in knobs.items() if k not in own})
 
     def fault_response(self, action: Any) -> Response:
         resp = super().fault_response(action)
@@ -396,6 +401,8 @@ class WatticsApp(SimApp):
                 return json_response(403, {"error": f"data stream {stream_id} is not yours"})
             if stream.last is None:
                 return json_response(404, {"error": "no packet"})  # INFERRED
+            if self.faults["other_latest_shape"]:
+                return json_response(200, {"content": [stream.last], "totalElements": 1})
             return latest_answer(stream)
 
     # ----- /_sim ---------------------------------------------------------------------------

@@ -228,3 +228,10 @@ def test_it_keeps_one_session_cookie_per_account_and_counts_foreign_ones(wattics
         push(wattics, packet("2024-01-01T00:30:00Z", stream="partner-1"), auth=("partner", "pw"), session=demo)
     assert wattics.state()["foreign_cookies"] == 1
     assert requests.get(wattics.url + "/_sim/cookies").json()["foreign"] == [{"user": "partner", "cookie_of": "demo"}]
+
+
+def test_it_can_answer_the_latest_packet_in_another_shape(wattics: SimulatorProcess):
+    push(wattics, SEED_NUMERIC)
+    wattics.faults(other_latest_shape=True)
+    latest = requests.get(wattics.url + LATEST, params={"stream": "demo-gas-1"}, auth=AUTH)
+    assert latest.json() == {"content": [json.loads(SEED_NUMERIC)], "totalElements": 1}

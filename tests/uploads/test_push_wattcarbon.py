@@ -105,3 +105,33 @@ def test_the_sweep_takes_up_dead_and_lost_deliveries_only(wc_meter):
 def _make(meter, n):
     upload = factories.make_stored_upload(meter, T0 + timedelta(days=10 * n), 3, targets=["wattcarbon_intervals"])
     return deliveries_create_for_upload(upload=upload)[0]
+
+
+def _reupload(meter, *, value=None):
+    from uploads.models import Reading
+
+    upload = factories.make_upload(meter.organization, meter=meter, targets=["wattcarbon_intervals"])
+    rows = Reading.objects.filter(meter=meter)
+    rows.update(upload=upload)
+    if value is not None:
+        rows.update(value=value)
+    return upload
+
+
+def test_an_identical_reupload_is_already_at_vendor_and_up_to_date(wc_meter, wattcarbon_sim):
+    first = _deliver(factories.make_stored_upload(wc_meter, T0, 60, targets=["wattcarbon_intervals"]))
+    again = _deliver(_reupload(wc_meter))
+    assert first.status == again.status == DeliveryStatus.DELIVERED
+    assert (again.sent, again.acknowledged, again.already_at_vendor, again.rejected) == (0, 0, 60, 0)
+    assert "Up to date: all 60 rows were already at the vendor" in again.note
+    assert not again.exchanges.exists()
+    assert len(wattcarbon_sim.intervals(int(wc_meter.wattcarbon_id))) == 60
+
+
+def test_a_reupload_with_changed_values_is_sent_again(wc_meter, wattcarbon_sim):
+    _deliver(factories.make_stored_upload(wc_meter, T0, 30, targets=["wattcarbon_intervals"]))
+    again = _deliver(_reupload(wc_meter, value=7.5))
+    assert again.status == DeliveryStatus.DELIVERED
+    assert (again.sent, again.acknowledged, again.already_at_vendor) == (30, 30, 0)
+    intervals = wattcarbon_sim.intervals(int(wc_meter.wattcarbon_id))
+    assert len(intervals) == 30 and {float(i["energy_kwh"]) for i in intervals} == {7.5}

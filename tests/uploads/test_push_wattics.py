@@ -271,3 +271,145 @@ def test_it_pushes_two_uploads_of_one_stream_in_the_order_they_were_made(meter, 
     assert (first.status, second.status) == (DeliveryStatus.DELIVERED, DeliveryStatus.DELIVERED)
     packets = wattics_sim.packets("demo-elec-1")
     assert len(packets["accepted"]) == 41 and packets["discarded_count"] == 0
+
+
+def _reupload(meter, *, value=None):
+    """The same rows stored again by a new upload (as the ingest upsert does), values changed by `value`."""
+    upload = factories.make_upload(meter.organization, meter=meter, targets=["wattics"])
+    rows = Reading.objects.filter(meter=meter)
+    rows.update(upload=upload)
+    if value is not None:
+        for reading in rows:
+            reading.value = value(reading.value)
+            reading.save(update_fields=["value"])
+    return upload
+
+
+def test_an_identical_reupload_is_already_at_vendor_and_up_to_date(meter, wattics_sim):
+    first = _deliver(factories.make_stored_upload(meter, T0, 50))
+    before = wattics_sim.packets("demo-elec-1")["accepted"]
+    again = _deliver(_reupload(meter))
+    assert first.status == again.status == DeliveryStatus.DELIVERED
+    assert (again.sent, again.acknowledged, again.rejected, again.already_at_vendor, again.not_sendable) == (
+        0, 0, 0, 50, 0,
+    )  # fmt: skip
+    assert again.note.endswith("Up to date: all 50 rows were already at the vendor; nothing was sent.")
+    assert again.last_error == "" and again.percent == 100
+    assert wattics_sim.packets("demo-elec-1")["accepted"] == before
+    assert not HttpExchange.objects.filter(delivery=again, method="POST").exists()
+
+
+def test_a_reupload_with_changed_values_is_not_sendable_and_says_why(meter, wattics_sim):
+    _deliver(factories.make_stored_upload(meter, T0, 20))
+    again = _deliver(_reupload(meter, value=lambda v: v + 1))
+    assert again.status == DeliveryStatus.FAILED
+    assert (again.acknowledged, again.already_at_vendor, again.not_sendable) == (0, 0, 20)
+    assert "not sendable: Wattics already holds a later packet" in again.last_error
+    assert len(wattics_sim.packets("demo-elec-1")["accepted"]) == 21
+
+
+def test_a_retry_never_claims_rows_the_vendor_does_not_hold(meter, wattics_sim):
+    # Issue repro: January fails on a 401, February is delivered, January is retried.
+    wattics_sim.faults(fail_next=[401])
+    january = _deliver(factories.make_stored_upload(meter, T0, 100))
+    assert (january.status, january.sent) == (DeliveryStatus.FAILED, 0)
+    assert "credentials rejected" in january.last_error
+    february = _deliver(factories.make_stored_upload(meter, T0 + timedelta(days=31), 100))
+    assert february.status == DeliveryStatus.DELIVERED
+    from uploads.services.deliveries import delivery_retry
+
+    delivery_retry(delivery=january)
+    push_delivery(january.pk)
+    january.refresh_from_db()
+    assert january.status == DeliveryStatus.FAILED
+    assert (january.sent, january.acknowledged, january.already_at_vendor, january.not_sendable) == (0, 0, 0, 100)
+    assert "not sendable" in january.last_error and "never got these" in january.last_error
+    stamps = [p["tsISO8601"] for p in wattics_sim.packets("demo-elec-1")["accepted"]]
+    assert not [s for s in stamps if s.startswith("2024-01-01")]
+
+
+def test_a_retry_keeps_the_whole_last_message_until_the_run_says_more(meter, wattics_sim):
+    wattics_sim.faults(fail_next=[401])
+    delivery = _deliver(factories.make_stored_upload(meter, T0, 5))
+    message = delivery.last_error
+    from uploads.services.deliveries import delivery_retry
+
+    delivery = delivery_retry(delivery=delivery)
+    assert delivery.status == DeliveryStatus.QUEUED and delivery.last_error == message
+
+
+def test_an_unreadable_latest_answer_resumes_from_our_own_record_and_says_so(meter, wattics_sim):
+    first = _deliver(factories.make_stored_upload(meter, T0, 10))
+    wattics_sim.faults(other_latest_shape=True)
+    second = _deliver(factories.make_stored_upload(meter, T0 + timedelta(days=1), 10))
+    assert first.status == second.status == DeliveryStatus.DELIVERED
+    assert (second.sent, second.acknowledged) == (10, 10)
+    assert "Wattics' latest packet could not be read" in second.note
+    assert "Went on from our own record of what Wattics acknowledged for this meter: 2024-01-01T02:30:00.000+00:00" in (
+        second.note
+    )
+    packets = wattics_sim.packets("demo-elec-1")
+    assert (len(packets["accepted"]), packets["discarded_count"]) == (21, 0)
+    assert [p["pC_1"] for p in packets["accepted"]] == pytest.approx([0.0, *_expected_wh(meter)], abs=0.01)
+
+
+def test_it_honours_retry_after_within_its_cap(meter, wattics_sim, fast_retries):
+    import time
+
+    wattics_sim.faults(fail_next=[503], retry_after=1)
+    started = time.monotonic()
+    assert _deliver(factories.make_stored_upload(meter, T0, 3)).status == DeliveryStatus.DELIVERED
+    assert time.monotonic() - started >= 1.0  # our own backoff here is 10-50 ms
+    fast_retries.DELIVERY_RETRY_AFTER_MAX_SECONDS = 0.2
+    wattics_sim.faults(fail_next=[503], retry_after=30)
+    started = time.monotonic()
+    assert _deliver(factories.make_stored_upload(meter, T0 + timedelta(days=1), 3)).status == DeliveryStatus.DELIVERED
+    assert time.monotonic() - started < 10
+
+
+def test_the_deadline_counts_from_the_last_progress(meter, wattics_sim, fast_retries):
+    fast_retries.DELIVERY_RETRY_DEADLINE_SECONDS = 5
+    (delivery,) = deliveries_create_for_upload(upload=factories.make_stored_upload(meter, T0, 5))
+    # Started long ago, but it progressed a moment ago: a short outage does not fail it.
+    Delivery.objects.filter(pk=delivery.pk).update(started_at=T0, attempts=1)
+    wattics_sim.faults(fail_next=[503, 503, 500])
+    push_delivery(delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.DELIVERED, delivery.last_error
+
+
+def test_a_meter_with_its_own_credentials_may_use_its_own_entry_point(org, wattics_sim):
+    from accounts.services import credentials_update
+
+    credentials_update(organization=org, wattics_base_url="http://127.0.0.1:9", wattics_username="demo",
+                       wattics_password="demo-password")  # fmt: skip
+    meter = factories.make_meter(factories.make_site(org), wattics_stream_id="demo-elec-1",
+                                 wattics_username="demo", wattics_password="demo-password",
+                                 wattics_base_url=wattics_sim.url + "/")  # fmt: skip
+    delivery = _deliver(factories.make_stored_upload(meter, T0, 4))
+    assert delivery.status == DeliveryStatus.DELIVERED, delivery.last_error
+    route = wattics_sim.url + "/measurements/v2/unifiedjson/"
+    assert HttpExchange.objects.filter(delivery=delivery, url=route).count() == 6  # GET, opening, 4 readings
+
+
+def _org_with_wattics_account(name: str, sim):
+    from accounts.services import credentials_update
+
+    org = factories.make_org(name)
+    sim.add_account(username=f"{name}-user", password=f"{name}-pw", streams=[f"{name}-stream"])
+    credentials_update(organization=org, wattics_base_url=sim.url, wattics_username=f"{name}-user",
+                       wattics_password=f"{name}-pw")  # fmt: skip
+    return factories.make_meter(factories.make_site(org), wattics_stream_id=f"{name}-stream")
+
+
+def test_one_organizations_session_cookie_never_travels_with_anothers(wattics_sim):
+    import requests
+
+    acme, globex = _org_with_wattics_account("acme", wattics_sim), _org_with_wattics_account("globex", wattics_sim)
+    # Both pushed from this one thread, one after the other, twice: as a worker thread would.
+    for meter, day in ((acme, 0), (globex, 0), (acme, 1), (globex, 1)):
+        delivery = _deliver(factories.make_stored_upload(meter, T0 + timedelta(days=day), 5))
+        assert delivery.status == DeliveryStatus.DELIVERED, delivery.last_error
+    cookies = requests.get(wattics_sim.url + "/_sim/cookies").json()
+    assert cookies["accounts"] == ["acme-user", "globex-user"]
+    assert cookies["foreign"] == []

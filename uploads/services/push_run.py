@@ -89,6 +89,13 @@ def rows_digest(*, meter_id: int, target: str, first_ts: datetime, last_ts: date
     return h.hexdigest()
 
 
+def span_rows(*, meter_id: int, target: str, first_ts: datetime, last_ts: datetime) -> int:
+    if target == Target.WATTCARBON_BILLS:
+        return Bill.objects.filter(meter_id=meter_id, start_date__gte=first_ts.date(),
+                                   start_date__lte=last_ts.date()).count()  # fmt: skip
+    return Reading.objects.filter(meter_id=meter_id, ts__gte=first_ts, ts__lte=last_ts).count()
+
+
 class Stop(Exception):
     """The run is over (finished, failed, cancelled, handed back): unwind to the task."""
 

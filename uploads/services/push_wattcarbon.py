@@ -6,6 +6,10 @@ failed upload costs little to resend and stays far below any request size limit,
 enough that the per-request cost (token check, multipart, the vendor's parse) is
 amortised. The cursor advances per acknowledged chunk; WattCarbon replaces an interval
 with the same start, so a chunk resent after a crash does not double anything.
+
+An identical re-upload is not sent again: when an earlier delivery of this meter to the same
+target delivered every row of the span and none has changed since (same digest), the rows
+count as already at vendor and the delivery ends delivered, "up to date".
 """
 
 import csv
@@ -16,7 +20,7 @@ from datetime import UTC, datetime, time
 from django.conf import settings
 
 from uploads.models import Bill, Reading
-from uploads.services.push_run import PushRun
+from uploads.services.push_run import PushRun, span_rows
 from vendors.http import VendorUnreachable
 from vendors.models import Vendor
 from vendors.wattcarbon import CredentialsRejected, VendorRejected, VendorTransient, WattCarbonClient
@@ -66,7 +70,7 @@ class WattCarbonRun(PushRun):
         while True:
             try:
                 call()
-                self.acknowledged += n
+                self.acknowledge(n)
                 break
             except CredentialsRejected as exc:
                 self.fail(f"WattCarbon credentials rejected: {exc.message}")
@@ -78,10 +82,24 @@ class WattCarbonRun(PushRun):
                 break
             except (VendorTransient, VendorUnreachable) as exc:
                 failures += 1
-                self.wait_after_failure(failures, str(exc))
+                self.wait_after_failure(failures, str(exc), getattr(exc, "retry_after", None))
         self.sent += n
         self.cursor_ts = last_ts
         self.checkpoint()
+
+    def up_to_date(self) -> bool:
+        """Every row of the span is at WattCarbon already, identical: count them, send nothing."""
+        d = self.delivery
+        if self.cursor_ts is not None or not d.first_ts:
+            return False
+        spans = self.held_spans(None, d.last_ts)
+        if not any(first <= d.first_ts and d.last_ts <= last for first, last in spans):
+            return False
+        n = span_rows(meter_id=d.meter_id, target=d.target, first_ts=d.first_ts, last_ts=d.last_ts)
+        self.already_at_vendor += n
+        self.cursor_ts = d.last_ts
+        self.say(f"{n} rows were already at WattCarbon (delivered earlier for this meter, identical): not sent again.")
+        return True
 
     def run_intervals(self) -> None:
         client = self._client()
@@ -95,6 +113,8 @@ class WattCarbonRun(PushRun):
             .order_by("ts")
             .values_list("ts", "value")
         )
+        if self.up_to_date():
+            self.finish()
         self.checkpoint()
         while True:
             page = rows.filter(ts__gt=self.cursor_ts) if self.cursor_ts else rows
@@ -121,6 +141,8 @@ class WattCarbonRun(PushRun):
             .order_by("start_date")
             .values_list("start_date", "end_date", "energy_kwh")
         )
+        if self.up_to_date():
+            self.finish()
         self.checkpoint()
         while True:
             page = rows.filter(start_date__gt=self.cursor_ts.date()) if self.cursor_ts else rows
