@@ -345,7 +345,7 @@ class WatticsClient:
             raise StreamError(result.message)
         if result.outcome == Outcome.REJECTED:
             raise LatestUnreadable(f"Wattics' latest packet could not be read: {result.message}")
-        raise TransientError(f"Wattics latest packet: {result.message}", retry_after=result.retry_after)
+        raise TransientError(f"{result.message} (asking for the latest packet)", retry_after=result.retry_after)
 
     def _failure(self, response) -> Result:
         code = response.status_code

@@ -96,6 +96,14 @@ def span_rows(*, meter_id: int, target: str, first_ts: datetime, last_ts: dateti
     return Reading.objects.filter(meter_id=meter_id, ts__gte=first_ts, ts__lte=last_ts).count()
 
 
+def _duration(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:g} h"
+    if seconds >= 60:
+        return f"{seconds / 60:g} min"
+    return f"{seconds:g} s"
+
+
 class Stop(Exception):
     """The run is over (finished, failed, cancelled, handed back): unwind to the task."""
 
@@ -173,9 +181,11 @@ class PushRun:
         the delivery back with a countdown for a long one, fail it when nothing has
         progressed for DELIVERY_RETRY_DEADLINE_SECONDS (a slow storm is not a failure)."""
         self.last_error = message
-        if timezone.now() - self.progress_at > timedelta(seconds=settings.DELIVERY_RETRY_DEADLINE_SECONDS):
-            hours = settings.DELIVERY_RETRY_DEADLINE_SECONDS / 3600
-            self.fail(f"Gave up after {hours:g} h without progress: {message}. Retry it once the vendor is back.")
+        deadline = settings.DELIVERY_RETRY_DEADLINE_SECONDS
+        if timezone.now() - self.progress_at > timedelta(seconds=deadline):
+            self.fail(
+                f"Gave up after {_duration(deadline)} without progress: {message}. Retry it once the vendor is back."
+            )
         delay = retry_delay(failures, retry_after)
         if delay > IN_TASK_WAIT_MAX:
             self.hand_back(delay, message)
