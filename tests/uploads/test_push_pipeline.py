@@ -19,11 +19,12 @@ def _local_stamps(meter):
 
     from vendors.wattics import format_local_ts
 
+    # pC_1 is a register: the stream opens at the first reading's start, then each reading
+    # is the register at its interval's end.
     tz = ZoneInfo(meter.site.timezone)
-    return [
-        format_local_ts(ts, tz)
-        for ts in Reading.objects.filter(meter=meter).order_by("ts").values_list("ts", flat=True)
-    ]
+    step = timedelta(minutes=meter.interval_minutes)
+    stamps = list(Reading.objects.filter(meter=meter).order_by("ts").values_list("ts", flat=True))
+    return [format_local_ts(ts, tz) for ts in [stamps[0], *(ts + step for ts in stamps)]]
 
 
 def test_a_few_thousand_readings_arrive_complete_and_in_order(celery_worker, org, vendor_credentials, wattics_sim):
@@ -41,7 +42,7 @@ def test_a_few_thousand_readings_arrive_complete_and_in_order(celery_worker, org
     assert [p["tsISO8601"] for p in packets["accepted"]] == _local_stamps(meter)
     assert "2024-03-31T00:45:00.000+00:00" in _local_stamps(meter)
     assert "2024-03-31T02:00:00.000+01:00" in _local_stamps(meter)
-    total, expected = 0.0, []
+    total, expected = 0.0, [0.0]
     for value in Reading.objects.filter(meter=meter).order_by("ts").values_list("value", flat=True):
         total += value * 1000
         expected.append(total)
@@ -80,10 +81,11 @@ def test_a_duplicate_upload_sends_nothing_twice(celery_worker, org, vendor_crede
     packets = wattics_sim.packets("demo-elec-1")
     assert packets["discarded_count"] == 0
     assert [p["tsISO8601"] for p in packets["accepted"]] == _local_stamps(meter)
-    # Each row was acknowledged once; the copy is reported, never re-sent.
+    # Each row was acknowledged once; the copy is counted as already at the vendor, never re-sent.
+    assert [d.status for d in done] == [DeliveryStatus.DELIVERED] * 2
     assert sum(d.acknowledged for d in done) == 600
-    assert sum(d.rejected for d in done) == 300
-    assert any("already has" in d.last_error for d in done)
+    assert (sum(d.rejected for d in done), sum(d.already_at_vendor for d in done)) == (0, 300)
+    assert any("300 rows were already at Wattics" in d.note for d in done)
 
 
 def test_a_year_of_15_minute_data_arrives_complete_and_in_order_at_both_vendors(

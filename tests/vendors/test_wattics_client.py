@@ -108,3 +108,61 @@ def test_it_treats_5xx_and_dropped_connections_as_transient(org, wattics_sim):
     assert [client.push(body).outcome for _ in range(3)] == [Outcome.TRANSIENT] * 3
     assert client.push(body).outcome is Outcome.ACKNOWLEDGED
     assert len(wattics_sim.packets("demo-elec-1")["accepted"]) == 1
+
+
+@pytest.mark.django_db
+def test_pc_1_is_a_register_and_instantaneous_values_keep_their_instant(org):
+    site = factories.make_site(org, timezone="Europe/Dublin")
+    meter = factories.make_meter(site, wattics_stream_id="demo-elec-1", unit="kWh", interval_minutes=15)
+    t0 = datetime(2024, 1, 1, tzinfo=UTC)
+    rows = [
+        (t0, 1.0, {"aP_1": 4000.0, "v_1": 230.0}),
+        (t0 + timedelta(minutes=15), 2.0, {"aP_1": 8000.0}),
+        # A gap: the next reading starts an hour later.
+        (t0 + timedelta(minutes=75), 0.5, None),
+    ]
+    packets = list(PacketBuilder(meter, start_wh=10_000.0).packets(rows, opening=True))
+    assert [(json.loads(p.body), p.row_ts) for p in packets] == [
+        # The stream's first packet: the register at the first interval's start, with the instant values of then.
+        ({"id": "demo-elec-1", "tsISO8601": "2024-01-01T00:00:00.000+00:00", "aP_1": 4000.0, "v_1": 230.0,
+          "pC_1": 10000.0}, None),
+        # [00:00, 00:15) ends at 00:15, where the second reading's instant values are.
+        ({"id": "demo-elec-1", "tsISO8601": "2024-01-01T00:15:00.000+00:00", "pC_1": 11000.0, "aP_1": 8000.0},
+         t0),
+        ({"id": "demo-elec-1", "tsISO8601": "2024-01-01T00:30:00.000+00:00", "pC_1": 13000.0},
+         t0 + timedelta(minutes=15)),
+        ({"id": "demo-elec-1", "tsISO8601": "2024-01-01T01:30:00.000+00:00", "pC_1": 13500.0},
+         t0 + timedelta(minutes=75)),
+    ]  # fmt: skip
+    # Without the opening (the stream has packets), instant values at or before the vendor's latest are left out.
+    later = list(PacketBuilder(meter).packets(rows[:1], after=t0))
+    assert [json.loads(p.body) for p in later] == [
+        {"id": "demo-elec-1", "tsISO8601": "2024-01-01T00:15:00.000+00:00", "pC_1": 1000.0}
+    ]
+
+
+@pytest.mark.django_db
+def test_single_value_and_power_meters_keep_the_instant_of_the_file(org):
+    site = factories.make_site(org, timezone="UTC")
+    power = factories.make_meter(site, wattics_stream_id="demo-elec-1", unit="kW")
+    t0 = datetime(2024, 1, 1, tzinfo=UTC)
+    (packet,) = PacketBuilder(power).packets([(t0, 1.5, {"v_1": 231.0})], opening=True)
+    assert json.loads(packet.body) == {"id": "demo-elec-1", "tsISO8601": "2024-01-01T00:00:00.000+00:00",
+                                       "v_1": 231.0, "aP_1": 1500.0}  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_it_never_reads_a_wattics_error_as_json_and_falls_back_on_an_unreadable_latest_packet(org, wattics_sim):
+    from vendors.wattics import LatestUnreadable
+
+    client, log = _client(wattics_sim, org)
+    wattics_sim.faults(fail_next=[503], retry_after=7)
+    result = client.push(_body("demo-elec-1", "2024-01-01T00:00:00.000+00:00", 1))
+    assert (result.outcome, result.retry_after) == (Outcome.TRANSIENT, 7.0)
+    assert result.message == "Wattics HTTP 503: HTTP Status 503 - Service Unavailable"
+    client.push(_body("demo-elec-1", "2024-01-01T00:00:00.000+00:00", 1))
+    wattics_sim.faults(other_latest_shape=True)
+    with pytest.raises(LatestUnreadable, match="could not be read"):
+        client.latest()
+    log.flush()
+    assert HttpExchange.objects.filter(status_code=503).get().error == "HTTP Status 503 - Service Unavailable"
