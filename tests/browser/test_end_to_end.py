@@ -119,7 +119,7 @@ def test_from_login_to_a_delivered_upload(page, login, screenshot, e2e, tmp_path
     assert page.locator("#upload-progress").get_attribute("hx-trigger") is None  # polling stopped
     delivery = Delivery.objects.get(upload=upload)
     assert (delivery.status, delivery.acknowledged) == ("delivered", ROWS)
-    assert len(e2e.packets(STREAM)["accepted"]) == ROWS
+    assert len(e2e.packets(STREAM)["accepted"]) == ROWS + 1  # the register's opening packet, then one per row
     page.locator(f"#exchanges-{delivery.pk} summary").click()
     page.locator(f"#exchanges-{delivery.pk} table").wait_for()
     screenshot(page, "detail-delivered")
