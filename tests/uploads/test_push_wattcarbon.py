@@ -135,3 +135,15 @@ def test_a_reupload_with_changed_values_is_sent_again(wc_meter, wattcarbon_sim):
     assert (again.sent, again.acknowledged, again.already_at_vendor) == (30, 30, 0)
     intervals = wattcarbon_sim.intervals(int(wc_meter.wattcarbon_id))
     assert len(intervals) == 30 and {float(i["energy_kwh"]) for i in intervals} == {7.5}
+
+
+def test_a_repush_sends_everything_again(wc_meter, wattcarbon_sim):
+    from uploads.services.deliveries import delivery_repush
+
+    delivery = _deliver(factories.make_stored_upload(wc_meter, T0, 20, targets=["wattcarbon_intervals"]))
+    delivery_repush(delivery=delivery)
+    push_delivery(delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.DELIVERED
+    assert (delivery.sent, delivery.acknowledged, delivery.already_at_vendor) == (20, 20, 0)
+    assert delivery.exchanges.filter(url__endswith="/intervals").count() == 2

@@ -413,3 +413,15 @@ def test_one_organizations_session_cookie_never_travels_with_anothers(wattics_si
     cookies = requests.get(wattics_sim.url + "/_sim/cookies").json()
     assert cookies["accounts"] == ["acme-user", "globex-user"]
     assert cookies["foreign"] == []
+
+
+def test_a_repush_of_a_delivered_span_is_up_to_date(meter, wattics_sim):
+    from uploads.services.deliveries import delivery_repush
+
+    delivery = _deliver(factories.make_stored_upload(meter, T0, 12))
+    delivery_repush(delivery=delivery)
+    push_delivery(delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.DELIVERED
+    assert (delivery.sent, delivery.acknowledged, delivery.already_at_vendor, delivery.not_sendable) == (0, 0, 12, 0)
+    assert len(wattics_sim.packets("demo-elec-1")["accepted"]) == 13

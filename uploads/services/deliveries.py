@@ -258,7 +258,7 @@ def delivery_repush(*, delivery: Delivery, user=None) -> Delivery:
     """Push the span again from the start: counts reset. For Wattics the run starts after
     the latest packet the vendor has (it discards older ones); rows this delivery delivered
     before and that are unchanged count as already at vendor. WattCarbon gets every chunk
-    again (it replaces intervals with the same start) unless the whole span is unchanged."""
+    again (it replaces intervals with the same start)."""
     total = span_total(meter_id=delivery.meter_id, target=delivery.target, first_ts=delivery.first_ts,
                        last_ts=delivery.last_ts) if delivery.first_ts else delivery.total  # fmt: skip
     delivery = _transition(

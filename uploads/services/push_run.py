@@ -203,14 +203,17 @@ class PushRun:
         raise Stop
 
     # ----- the end -------------------------------------------------------------------------
-    def held_spans(self, lo: datetime | None, hi: datetime) -> list[tuple[datetime, datetime]]:
+    def held_spans(self, lo: datetime | None, hi: datetime, *, own: bool) -> list[tuple[datetime, datetime]]:
         """Spans (first, last) of this meter's deliveries to the same target that were
         delivered and whose rows are still identical, overlapping (lo, hi]: the vendor holds
-        those rows as they are."""
+        those rows as they are. `own`: this delivery's own digest counts too (it was
+        delivered before being re-pushed)."""
         d = self.delivery
-        # This delivery's own digest too: it was delivered before being re-pushed.
-        earlier = Delivery.objects.filter(Q(status=DeliveryStatus.DELIVERED) | Q(pk=d.pk), meter_id=d.meter_id,
-                                          target=d.target, first_ts__lte=hi).exclude(rows_digest="")  # fmt: skip
+        delivered = Q(status=DeliveryStatus.DELIVERED) | Q(pk=d.pk) if own else Q(status=DeliveryStatus.DELIVERED)
+        earlier = Delivery.objects.filter(delivered, meter_id=d.meter_id, target=d.target,
+                                          first_ts__lte=hi).exclude(rows_digest="")  # fmt: skip
+        if not own:
+            earlier = earlier.exclude(pk=d.pk)
         if lo is not None:
             earlier = earlier.filter(last_ts__gt=lo)
         spans = []

@@ -92,7 +92,8 @@ class WattCarbonRun(PushRun):
         d = self.delivery
         if self.cursor_ts is not None or not d.first_ts:
             return False
-        spans = self.held_spans(None, d.last_ts)
+        # Not this delivery's own earlier copy: a person who re-pushes wants it sent again.
+        spans = self.held_spans(None, d.last_ts, own=False)
         if not any(first <= d.first_ts and d.last_ts <= last for first, last in spans):
             return False
         n = span_rows(meter_id=d.meter_id, target=d.target, first_ts=d.first_ts, last_ts=d.last_ts)

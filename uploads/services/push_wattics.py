@@ -129,7 +129,8 @@ class WatticsRun(PushRun):
         if last is None:
             return
         held = Q()
-        for first, end in self.held_spans(self.cursor_ts, upto):
+        # A re-pushed delivery's own rows count too: Wattics cannot take them twice anyway.
+        for first, end in self.held_spans(self.cursor_ts, upto, own=True):
             held |= Q(ts__gte=first, ts__lte=end)
         if held:
             n = pending.filter(held).count()
