@@ -166,3 +166,24 @@ def test_it_never_reads_a_wattics_error_as_json_and_falls_back_on_an_unreadable_
         client.latest()
     log.flush()
     assert HttpExchange.objects.filter(status_code=503).get().error == "HTTP Status 503 - Service Unavailable"
+
+
+def test_each_credential_set_has_its_own_session_on_a_thread():
+    from vendors import http
+
+    a = http.session(http.session_key("https://web-collector.wattics.com/", "acme"))
+    b = http.session(http.session_key("https://web-collector.wattics.com", "globex"))
+    assert a is not b and a is http.session(http.session_key("https://web-collector.wattics.com", "acme"))
+    a.cookies.set("JSESSIONID", "acme-session")
+    assert "JSESSIONID" not in b.cookies
+    # Without an explicit key, the origin and the request's credentials name the session.
+    bearer = {"headers": {"Authorization": "Bearer t-1"}}
+    assert http._derived_key("https://api.wattcarbon.com/meters", bearer) != http._derived_key(
+        "https://api.wattcarbon.com/meters", {"headers": {"Authorization": "Bearer t-2"}}
+    )
+    assert "t-1" not in http._derived_key("https://api.wattcarbon.com/meters", bearer)
+    assert http._derived_key("https://x.example/token", {"data": {"username": "a@x"}}).endswith("|a@x")
+    # A thread keeps a bounded number of sessions.
+    for i in range(http.SESSIONS_PER_THREAD + 5):
+        http.session(f"k{i}")
+    assert len(http._local.sessions) == http.SESSIONS_PER_THREAD
