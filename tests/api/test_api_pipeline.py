@@ -55,7 +55,7 @@ def test_readings_posted_to_the_api_arrive_at_both_simulators(
     assert sorted((d["target"], d["acknowledged"]) for d in body["deliveries"]) == [
         ("wattcarbon_intervals", 200), ("wattics", 200)
     ]  # fmt: skip
-    assert len(wattics_sim.packets("demo-elec-1")["accepted"]) == 200
+    assert len(wattics_sim.packets("demo-elec-1")["accepted"]) == 200 + 1  # and the register's opening packet
     assert len(wattcarbon_sim.intervals(int(live_meter.wattcarbon_id))) == 200
     # The same request again returns the first answer and creates nothing.
     again = Client().post(
@@ -87,7 +87,7 @@ def test_upload_csv_waits_until_delivered_and_prints_json(
     assert sorted((d["target"], d["status"], d["acknowledged"]) for d in state["deliveries"]) == [
         ("wattcarbon_intervals", "delivered", 48), ("wattics", "delivered", 48)
     ]  # fmt: skip
-    assert len(wattics_sim.packets("demo-elec-1")["accepted"]) == 48
+    assert len(wattics_sim.packets("demo-elec-1")["accepted"]) == 48 + 1  # and the register's opening packet
 
 
 def test_upload_csv_wait_fails_when_a_delivery_fails(celery_worker, org, live_meter, wattics_sim, tmp_path):
@@ -134,5 +134,5 @@ def test_the_readme_examples_upload_and_wait_until_delivered(
         )
         code = code.replace("time.sleep(5)", "time.sleep(0.5)")
         exec(compile(code, "README.md", "exec"), {})  # its last line asserts "delivered"
-    assert len(wattics_sim.packets("demo-elec-1")["accepted"]) == 24
+    assert len(wattics_sim.packets("demo-elec-1")["accepted"]) == 24 + 1  # and the register's opening packet
     assert len(wattcarbon_sim.intervals(int(live_meter.wattcarbon_id))) == 24
