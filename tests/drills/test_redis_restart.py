@@ -142,5 +142,8 @@ def test_a_redis_restart_mid_push_leaves_nothing_stuck_lost_or_doubled(
         assert packets["discarded_count"] == 0  # nothing sent twice
         stamps = [p["tsISO8601"] for p in packets["accepted"]]
         tz = ZoneInfo("Europe/Dublin")
-        assert stamps == [format_local_ts(ts, tz) for ts in meter.readings.order_by("ts").values_list("ts", flat=True)]
+        # The register opens at the first reading's start, then each reading is stamped at its interval's end.
+        starts = list(meter.readings.order_by("ts").values_list("ts", flat=True))
+        step = timedelta(minutes=meter.interval_minutes)
+        assert stamps == [format_local_ts(ts, tz) for ts in [starts[0], *(ts + step for ts in starts)]]
     print(f"\nworker restarted {restarts} time(s) after the broker restart")
