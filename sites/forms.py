@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from accounts.models import Organization
 from sites.methodologies import METHODOLOGIES, canonical_kind, clean_values, form_fields, kind_choices
 from sites.models import Device, Meter, MeterType, Site, SyncStatus
+from vendors.safety import VendorURLRefused, check_base_url
 
 COMMON_TIMEZONES = [
     "UTC",
@@ -127,6 +128,16 @@ class MeterForm(forms.ModelForm):
         if value and others.exists():
             raise ValidationError("Another meter of your organization uses this Wattics stream id.")
         return value
+
+    def clean_wattics_base_url(self) -> str:
+        # The same rules as the organization's vendor URLs: a vendor host, never an internal address.
+        url = self.cleaned_data.get("wattics_base_url", "")
+        if url:
+            try:
+                check_base_url(url, resolve=True)
+            except VendorURLRefused as exc:
+                raise ValidationError(str(exc)) from exc
+        return url
 
     def clean(self):
         data = super().clean()

@@ -25,6 +25,7 @@ from requests.cookies import extract_cookies_to_jar
 
 from sites.models import Meter, PacketFormat
 from vendors.http import ExchangeLog, VendorUnreachable, safe_url, send, session, session_key, timeouts
+from vendors.safety import VendorURLRefused, vendor_text
 
 # ----- Wattics API: paths and answers ---------------------------------------------------
 # Published: push is POST {base}/measurements/v2/unifiedjson/ (trailing slash), the latest
@@ -238,7 +239,7 @@ def error_words(response: requests.Response, limit: int = 300) -> str:
     if "<" in text:
         title = re.search(r"<title>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
         text = title.group(1) if title else _TAGS.sub(" ", text)
-    return _SPACES.sub(" ", html.unescape(text)).strip()[:limit]
+    return vendor_text(_SPACES.sub(" ", html.unescape(text)).strip(), limit)
 
 
 class PacketChannel:
@@ -277,6 +278,8 @@ class PacketChannel:
             response.content  # noqa: B018 - read the body so the connection goes back to the pool
         except requests.RequestException as exc:
             message = f"{type(exc).__name__}: no answer from {safe_url(self.url)}"
+            if isinstance(exc, VendorURLRefused):
+                message = f"Refused: {exc}"
             log.add(method="POST", url=self.url, status_code=None, error=message, request_bytes=len(body),
                     duration_ms=(time.perf_counter() - started) * 1000)  # fmt: skip
             raise VendorUnreachable(message) from exc
