@@ -18,7 +18,7 @@ def load() -> dict:
 
 def test_it_defines_every_service_of_the_deployment():
     services = load()["services"]
-    assert set(services) == PORTAL_SERVICES | {"db", "redis", "wattcarbon-sim", "wattics-sim"}
+    assert set(services) == PORTAL_SERVICES | {"db", "redis", "wattcarbon-sim", "wattics-sim", "proxy"}
 
 
 def test_it_builds_one_image_shared_through_the_anchor():

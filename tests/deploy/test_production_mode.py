@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from cryptography.fernet import Fernet
 from django.contrib.auth.hashers import PBKDF2PasswordHasher, make_password
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
@@ -144,6 +145,13 @@ def test_the_built_image_serves_login_and_every_page_in_production_mode(producti
     owner.password = make_password(PASSWORD, hasher=PBKDF2PasswordHasher())
     owner.save(update_fields=["password"])
     browser = Browser(base)
+
+    # docker-compose.yml's healthcheck of web, run against this gunicorn: it passes.
+    check = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["web"]["healthcheck"]["test"]
+    assert check[:3] == ["CMD", "python", "-c"]
+    code = check[3].replace("127.0.0.1:8000", base.removeprefix("http://"))
+    healthy = subprocess.run([sys.executable, "-c", code], env={"DJANGO_ALLOWED_HOSTS": HOST}, capture_output=True)
+    assert healthy.returncode == 0, healthy.stderr.decode()
 
     # Plain http is sent to https: the redirect is on in production.
     plain = httpx.get(f"{base}/login/", headers={"Host": HOST})
