@@ -195,14 +195,15 @@ else:
 CACHES["default"]["KEY_PREFIX"] = env.str("CACHE_KEY_PREFIX", default="portal")
 
 # --- Celery -------------------------------------------------------------------
-# REDIS_URL switches the broker to Redis; without it kombu's filesystem transport
+# REDIS_URL switches the broker to Redis; without it a filesystem transport (core/broker.py)
 # carries the messages through var/broker, so `make run` needs no server.
 BROKER_DIR = Path(env.str("PORTAL_BROKER_DIR", default=str(VAR_DIR / "broker")))
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 else:
-    CELERY_BROKER_URL = "filesystem://"
+    # kombu's filesystem transport with atomic writes and claims (core/broker.py).
+    CELERY_BROKER_URL = "portalfs://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
