@@ -1,10 +1,18 @@
 """`make run`: the whole portal in one terminal.
 
-Starts both vendor simulators, a Celery worker (with an embedded beat for the
-stale-delivery sweep) and Django's server, prints the URL and the login, and
-stops every process it started on Ctrl-C.
+Starts both vendor simulators, a Celery worker, Celery beat (the periodic sweeps)
+and Django's server, prints the URL and the login, and stops every process it
+started on Ctrl-C.
+
+The worker and beat are supervised: either one that dies is started again. Beat is
+its own process, not the worker's embedded `-B` child: a killed worker would leave
+that child running, and each restart would add one more scheduler (every sweep then
+runs several times). Each child runs in its own process group, and a stop ends the
+whole group, so nothing a child started outlives it.
 """
 
+import contextlib
+import ctypes
 import os
 import signal
 import subprocess
@@ -47,15 +55,27 @@ class Command(BaseCommand):
                     "-A",
                     "portal",
                     "worker",
-                    "-B",
                     "--pool",
                     "threads",
                     "--concurrency",
                     str(env.int("WORKER_CONCURRENCY", default=8)),
-                    "--schedule",
-                    str(settings.VAR_DIR / "celerybeat-schedule"),
                     "--without-mingle",
                     "--without-gossip",
+                    "--loglevel",
+                    "INFO",
+                ],
+            ),
+            (
+                "beat",
+                [
+                    py,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "portal",
+                    "beat",
+                    "--schedule",
+                    str(settings.VAR_DIR / "celerybeat-schedule"),
                     "--loglevel",
                     "INFO",
                 ],
@@ -65,7 +85,7 @@ class Command(BaseCommand):
         procs: list[tuple[str, subprocess.Popen]] = []
         try:
             for name, cmd in commands:
-                procs.append((name, subprocess.Popen(cmd, cwd=settings.BASE_DIR, env=os.environ.copy())))
+                procs.append((name, _start(cmd)))
             username = env.str("DJANGO_SUPERUSER_USERNAME", default="admin")
             password = env.str("DJANGO_SUPERUSER_PASSWORD", default="portal-admin")
             time.sleep(1.5)
@@ -84,12 +104,14 @@ class Command(BaseCommand):
             while True:
                 time.sleep(0.5)
                 dead = [name for name, p in procs if p.poll() is not None]
-                if dead == ["worker"]:
-                    # Supervise the worker as a deployment would (it can die when its broker
-                    # restarts); the stale-delivery sweep then resumes its pushes.
-                    self.stderr.write("The worker stopped; starting it again.")
-                    i = next(i for i, (name, _) in enumerate(procs) if name == "worker")
-                    procs[i] = ("worker", subprocess.Popen(dict(commands)["worker"], cwd=settings.BASE_DIR))
+                if dead and set(dead) <= SUPERVISED:
+                    # Supervise the worker and beat as a deployment would (a worker can die when
+                    # its broker restarts); the stale sweeps then resume the work it held.
+                    for i, (name, p) in enumerate(procs):
+                        if name in dead:
+                            self.stderr.write(f"The {name} stopped; starting it again.")
+                            _stop_group(p)  # anything it left behind goes with it
+                            procs[i] = (name, _start(dict(commands)[name]))
                 elif dead:
                     break
             self.stderr.write(f"{', '.join(dead)} stopped; stopping the rest.")
@@ -97,11 +119,44 @@ class Command(BaseCommand):
             self.stdout.write("\nStopping…")
         finally:
             for _, p in procs:
-                if p.poll() is None:
-                    p.send_signal(signal.SIGTERM)
+                _signal_group(p, signal.SIGTERM)
             deadline = time.monotonic() + 10
             for _, p in procs:
-                try:
+                with contextlib.suppress(subprocess.TimeoutExpired):
                     p.wait(timeout=max(deadline - time.monotonic(), 0.1))
-                except subprocess.TimeoutExpired:
-                    p.kill()
+                _stop_group(p)
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+# Started again when they die; any other process ending stops `make run`.
+SUPERVISED = {"worker", "beat"}
+
+
+def _start(cmd: list[str]) -> subprocess.Popen:
+    return subprocess.Popen(cmd, cwd=settings.BASE_DIR, env=os.environ.copy(), preexec_fn=_child_setup)
+
+
+def _child_setup() -> None:
+    """In the child, before it runs: its own process group (a stop reaches every process
+    it starts), and, on Linux, SIGTERM when runportal itself dies, even by SIGKILL, so a
+    killed `make run` leaves no worker or scheduler behind for the next one to double."""
+    parent = os.getppid()
+    os.setsid()
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # runportal died before the request took effect
+            os._exit(1)
+
+
+def _signal_group(p: subprocess.Popen, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # the group is gone
+        os.killpg(p.pid, sig)
+
+
+def _stop_group(p: subprocess.Popen) -> None:
+    """SIGKILL whatever is left of the child's process group, and reap the child."""
+    _signal_group(p, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        p.wait(timeout=5)
