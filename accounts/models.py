@@ -20,6 +20,8 @@ class Organization(models.Model):
     # Owners must log in with a second factor (those without one are sent to set it up).
     require_two_factor = models.BooleanField("require two-factor login for owners", default=False)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Bytes of uploaded files this organization may keep; empty: UPLOAD_QUOTA_BYTES.
+    storage_quota_bytes = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]

@@ -169,10 +169,11 @@ STORAGES = {
 UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=200 * 1024 * 1024)
 # A gzip upload may expand to at most this much (a zip bomb is refused, not unpacked).
 UPLOAD_MAX_DECOMPRESSED_BYTES = env.int("UPLOAD_MAX_DECOMPRESSED_BYTES", default=4 * UPLOAD_MAX_BYTES)
-# Files up to this size are validated and stored in the request; larger ones by a worker.
+# Small files are validated and stored in the request, larger ones by a worker. What
+# decides is what is read, not the size on disk: a file up to INGEST_INLINE_MAX_BYTES
+# is checked in the request only if it expands to at most INGEST_INLINE_MAX_DECOMPRESSED_BYTES,
+# and the request hands the file over to a worker once it has read INGEST_INLINE_MAX_ROWS rows.
 INGEST_INLINE_MAX_BYTES = env.int("INGEST_INLINE_MAX_BYTES", default=256 * 1024)
-# Parsing or storing claimed longer ago than this has no live worker (tasks stop at 1800 s).
-INGEST_STALE_SECONDS = env.int("INGEST_STALE_SECONDS", default=1900)
 # Gas volume to energy is a convention (the heating value), so it is a setting, shown on every review
 # page that uses it: 1 ccf = 1.037 therm (US average), 1 m³ = 10.55 kWh (gross calorific value).
 GAS_CCF_TO_THERM = env.float("GAS_CCF_TO_THERM", default=1.037)
@@ -181,6 +182,18 @@ GAS_M3_TO_KWH = env.float("GAS_M3_TO_KWH", default=10.55)
 # (the total is capped by UPLOAD_MAX_DECOMPRESSED_BYTES).
 UPLOAD_ZIP_MAX_FILES = env.int("UPLOAD_ZIP_MAX_FILES", default=50)
 UPLOAD_ZIP_MAX_RATIO = env.int("UPLOAD_ZIP_MAX_RATIO", default=200)
+INGEST_INLINE_MAX_DECOMPRESSED_BYTES = env.int("INGEST_INLINE_MAX_DECOMPRESSED_BYTES", default=1024 * 1024)
+INGEST_INLINE_MAX_ROWS = env.int("INGEST_INLINE_MAX_ROWS", default=20_000)
+# Parsing and storing touch the upload's heartbeat this often; a heartbeat older than
+# INGEST_STALE_SECONDS means the worker died, and the sweep (every INGEST_SWEEP_SECONDS)
+# starts the work again: a dead worker is noticed within two minutes.
+INGEST_HEARTBEAT_SECONDS = env.float("INGEST_HEARTBEAT_SECONDS", default=10.0)
+INGEST_STALE_SECONDS = env.float("INGEST_STALE_SECONDS", default=90.0)
+INGEST_SWEEP_SECONDS = env.float("INGEST_SWEEP_SECONDS", default=30.0)
+# Files of refused (invalid) and cancelled uploads are deleted this many days after upload.
+UPLOAD_RETENTION_DAYS = env.int("UPLOAD_RETENTION_DAYS", default=30)
+# Bytes of uploaded files an organization may keep (Organization.storage_quota_bytes overrides).
+UPLOAD_QUOTA_BYTES = env.int("UPLOAD_QUOTA_BYTES", default=5 * 1024 * 1024 * 1024)
 # Files larger than this go to a temporary file rather than memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
@@ -232,7 +245,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     "requeue-stale-uploads": {
         "task": "uploads.ingest.requeue_stale",
-        "schedule": env.float("STALE_DELIVERY_SWEEP_SECONDS", default=60.0),
+        "schedule": INGEST_SWEEP_SECONDS,
+    },
+    "purge-expired-upload-files": {
+        "task": "uploads.ingest.purge_expired",
+        "schedule": env.float("UPLOAD_RETENTION_SWEEP_SECONDS", default=3600.0),
     },
     "live-feeds-refresh": {
         "task": "notifications.feeds_refresh",

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from uploads.services.ingest import upload_store, upload_validate, uploads_requeue_stale
+from uploads.services.ingest import upload_store, upload_validate, uploads_purge_expired, uploads_requeue_stale
 
 # Parsing a file at the size limit takes minutes, not hours.
 LIMITS = {"time_limit": 1800, "soft_time_limit": 1700, "acks_late": True}
@@ -22,3 +22,9 @@ def upload_store_task(upload_id: int) -> None:
 def requeue_stale_uploads() -> int:
     """Periodic: restart parsing or storing whose worker died."""
     return len(uploads_requeue_stale())
+
+
+@shared_task(name="uploads.ingest.purge_expired", time_limit=600, soft_time_limit=550, ignore_result=True)
+def purge_expired_uploads() -> int:
+    """Periodic: delete the files of invalid and cancelled uploads past UPLOAD_RETENTION_DAYS."""
+    return len(uploads_purge_expired())

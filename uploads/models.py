@@ -82,6 +82,10 @@ class Upload(models.Model):
     source_unit = models.CharField(max_length=16, blank=True)
     # Unit conversions made while parsing: [{meter, from, to, factor, assumption, rows}].
     unit_conversions = models.JSONField(default=list, blank=True)
+    # Touched while a worker parses or stores; a stale heartbeat means the worker died.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # When the retention sweep deleted the file (and its error report) of a refused or cancelled upload.
+    purged_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     validated_at = models.DateTimeField(null=True, blank=True)
     stored_at = models.DateTimeField(null=True, blank=True)

@@ -245,8 +245,8 @@ def test_it_reports_progress_while_it_checks_a_big_file(org, owner, meter, monke
     seen: list[tuple[int, int]] = []
     real = ingest._parse_progress
 
-    def spy(upload, *, rows, raw):
-        real(upload, rows=rows, raw=raw)
+    def spy(upload, claim, *, rows, raw):
+        real(upload, claim, rows=rows, raw=raw)
         row = Upload.objects.get(pk=upload.pk)
         seen.append((row.rows_total, row.options["progress_percent"]))
 

@@ -2,17 +2,27 @@
 
 Status: received → parsing → validated | invalid | needs_mapping | failed;
 validated → storing → stored (then deliveries are created) | failed; and
-validated | needs_mapping | invalid → cancelled. Each step claims the upload with
-a conditional update, so a task run twice (or a double click) does the work once.
+received | parsing | validated | needs_mapping | invalid → cancelled. Each step claims
+the upload with a conditional update (its claim time is the claim's token), so a task
+run twice (or a double click) does the work once. While parsing or storing, the run
+touches the upload's heartbeat; a run whose upload was cancelled or taken up again by
+the stale sweep stops at its next heartbeat.
 
-Small files are validated and stored in the request (the user sees the review
-at once); larger ones go to a Celery worker and the review page polls.
+Small files are validated and stored in the request (the user sees the review at
+once); larger ones go to a Celery worker and the review page polls. "Small" is what is
+read, not the size on disk: a request checks a file only if it expands to little, and
+hands it to a worker once it has read more rows than INGEST_INLINE_MAX_ROWS. No long
+work runs inside a transaction (on SQLite that would hold the write lock of every
+organization).
 """
 
 import csv
+import gzip
 import hashlib
 import logging
 import tempfile
+import time as clock
+import zlib
 from datetime import UTC, datetime, time, timedelta
 from pathlib import PurePath
 from zoneinfo import ZoneInfo
@@ -21,7 +31,8 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, Sum
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
 from accounts.models import Organization
@@ -57,8 +68,74 @@ class IngestError(Exception):
     """An action the upload's current state does not allow; the message is for the user."""
 
 
+class _Stop(Exception):
+    """This run's claim is gone: the upload was cancelled, or the sweep gave it to another worker."""
+
+
+class _HandOver(Exception):
+    """The request read more than it may: a worker checks the file."""
+
+
 def inline_max_bytes() -> int:
     return settings.INGEST_INLINE_MAX_BYTES
+
+
+def _expands_within(upload: Upload, limit: int) -> bool:
+    """Whether the stored file's content (decompressed, for gzip) is at most `limit` bytes.
+    Reads at most `limit` + 1 bytes of content, so a gzip bomb costs nothing here."""
+    with upload.file.open("rb") as raw:
+        if raw.read(2) != b"\x1f\x8b":
+            return upload.size_bytes <= limit
+        raw.seek(0)
+        try:
+            with gzip.GzipFile(fileobj=raw, mode="rb") as content:
+                read = 0
+                while chunk := content.read(64 * 1024):
+                    read += len(chunk)
+                    if read > limit:
+                        return False
+        except (OSError, EOFError, zlib.error):
+            return True  # a corrupt gzip is refused quickly by the parser, in the request
+    return True
+
+
+class _Claim:
+    """One run's hold on an upload in PARSING or STORING: heartbeat and progress updates
+    that only land while the upload is still this run's (raising _Stop otherwise)."""
+
+    def __init__(self, upload_id: int, status: str, token: datetime):
+        self.upload_id, self.status, self.token = upload_id, status, token
+        self.last = clock.monotonic()
+
+    def rows(self):
+        return Upload.objects.filter(pk=self.upload_id, status=self.status, claimed_at=self.token)
+
+    def beat(self, *, force: bool = False, **fields) -> None:
+        now = clock.monotonic()
+        if not force and now - self.last < settings.INGEST_HEARTBEAT_SECONDS:
+            return
+        self.last = now
+        if not self.rows().update(heartbeat_at=timezone.now(), **fields):
+            raise _Stop()
+
+
+def _claim(upload_id: int, *, source: tuple[str, ...], status: str) -> _Claim | None:
+    token = timezone.now()
+    if not Upload.objects.filter(pk=upload_id, status__in=source).update(
+        status=status, claimed_at=token, heartbeat_at=token
+    ):
+        return None
+    return _Claim(upload_id, status, token)
+
+
+def organization_quota_bytes(organization: Organization) -> int:
+    return organization.storage_quota_bytes or settings.UPLOAD_QUOTA_BYTES
+
+
+def organization_storage_used(organization: Organization) -> int:
+    """Bytes of uploaded files the organization keeps (purged files no longer count)."""
+    used = Upload.objects.filter(organization=organization, purged_at__isnull=True).aggregate(n=Sum("size_bytes"))
+    return used["n"] or 0
 
 
 def max_decompressed_bytes() -> int:
@@ -128,7 +205,6 @@ def _open(upload: Upload, raw) -> ParsedFile:
 
 
 @audited("upload", "upload", fields=UPLOAD_AUDIT_FIELDS)
-@transaction.atomic
 def upload_create(
     *,
     organization: Organization,
@@ -149,6 +225,13 @@ def upload_create(
         raise IngestError("That meter belongs to another organization.")
     if file.size > settings.UPLOAD_MAX_BYTES:
         raise IngestError(f"The file is larger than the limit of {settings.UPLOAD_MAX_BYTES // (1024 * 1024)} MB.")
+    quota, used = organization_quota_bytes(organization), organization_storage_used(organization)
+    if used + file.size > quota:
+        raise IngestError(
+            f"Your organization's storage quota is reached: {filesizeformat(used)} of {filesizeformat(quota)} "
+            f"used, and this file is {filesizeformat(file.size)}. Files of invalid and cancelled uploads are "
+            f"deleted {settings.UPLOAD_RETENTION_DAYS} days after upload; ask an administrator for a larger quota."
+        )
     digest = hashlib.sha256()
     for chunk in file.chunks():
         digest.update(chunk)
@@ -167,21 +250,38 @@ def upload_create(
     )
     upload.file.save(name, file, save=False)
     upload.save()
+    # Validation runs outside any transaction: it only writes the upload's own row, in short statements.
     _schedule(upload, "validate", run_now)
     return upload
 
 
 def _schedule(upload: Upload, step: str, run_now: bool | None) -> None:
+    """Run a step now (bounded by what it reads, when the caller did not ask for it) or in a worker."""
+    bounded = run_now is None
     if run_now is None:
-        run_now = upload.size_bytes <= inline_max_bytes()
+        if step == "validate":
+            run_now = upload.size_bytes <= inline_max_bytes() and _expands_within(
+                upload, settings.INGEST_INLINE_MAX_DECOMPRESSED_BYTES
+            )
+        else:
+            run_now = upload.rows_total <= settings.INGEST_INLINE_MAX_ROWS
     if run_now:
-        (upload_validate if step == "validate" else upload_store)(upload_id=upload.pk)
+        if step == "validate":
+            upload_validate(upload_id=upload.pk, max_rows=settings.INGEST_INLINE_MAX_ROWS if bounded else None)
+        else:
+            upload_store(upload_id=upload.pk)
         upload.refresh_from_db()
-        return
+        if not (step == "validate" and upload.status == UploadStatus.RECEIVED):
+            return
+        # Handed over: the request read its share, a worker reads the rest.
+    _enqueue(upload.pk, step)
+
+
+def _enqueue(upload_id: int, step: str) -> None:
     from uploads import ingest_tasks
 
     task = ingest_tasks.upload_validate_task if step == "validate" else ingest_tasks.upload_store_task
-    transaction.on_commit(lambda: task.delay(upload.pk))
+    transaction.on_commit(lambda: task.delay(upload_id))
 
 
 # --- Validate ----------------------------------------------------------------------
@@ -264,21 +364,28 @@ def _target_warnings(upload: Upload, kind: str) -> list[dict]:
     return [{"code": "targets", "count": len(ignored), "message": message, "meter": ""}]
 
 
-def upload_validate(*, upload_id: int) -> Upload:
-    """Parse the stored file: counts, preview, warnings, error report. Claims RECEIVED → PARSING."""
-    claimed = Upload.objects.filter(pk=upload_id, status=UploadStatus.RECEIVED).update(
-        status=UploadStatus.PARSING, claimed_at=timezone.now()
-    )
-    if not claimed:
+def upload_validate(*, upload_id: int, max_rows: int | None = None) -> Upload:
+    """Parse the stored file: counts, preview, warnings, error report. Claims RECEIVED → PARSING.
+
+    With `max_rows` (a request checking a small file), the run gives the upload back to
+    RECEIVED once it has read more rows than that: the caller then queues it for a worker."""
+    claim = _claim(upload_id, source=(UploadStatus.RECEIVED,), status=UploadStatus.PARSING)
+    if claim is None:
         return Upload.objects.get(pk=upload_id)
     upload = Upload.objects.select_related("meter__site", "organization").get(pk=upload_id)
     try:
-        fields = _validate(upload)
+        fields = _validate(upload, claim=claim, max_rows=max_rows)
+    except _Stop:
+        logger.info("upload %s: parsing stopped, the upload was cancelled or taken up again", upload_id)
+        return Upload.objects.get(pk=upload_id)
+    except _HandOver:
+        claim.rows().update(status=UploadStatus.RECEIVED, claimed_at=None, heartbeat_at=None, rows_total=0, options={})
+        return Upload.objects.get(pk=upload_id)
     except Exception as exc:
         logger.exception("validation of upload %s failed", upload_id)
         fields = {"status": UploadStatus.FAILED, "error": f"Validation failed unexpectedly ({type(exc).__name__})."}
     fields["validated_at"] = timezone.now()
-    Upload.objects.filter(pk=upload_id, status=UploadStatus.PARSING).update(**fields)
+    claim.rows().update(**fields)
     upload.refresh_from_db()
     return upload
 
@@ -292,15 +399,17 @@ def _sample(upload: Upload, raw) -> dict:
     return {"header": header, "sample": rows}
 
 
-def _parse_progress(upload: Upload, *, rows: int, raw) -> None:
+def _parse_progress(upload: Upload, claim: _Claim, *, rows: int, raw) -> None:
     """Rows read so far, and the share of the (possibly compressed) file consumed."""
     percent = min(99, int(100 * raw.tell() / upload.size_bytes)) if upload.size_bytes else 0
-    Upload.objects.filter(pk=upload.pk, status=UploadStatus.PARSING).update(
-        rows_total=rows, options={"progress_percent": percent}
-    )
+    claim.beat(force=True, rows_total=rows, options={"progress_percent": percent})
 
 
-def _validate(upload: Upload) -> dict:
+# Rows between two looks at the clock for the heartbeat.
+BEAT_EVERY_ROWS = 1000
+
+
+def _validate(upload: Upload, *, claim: _Claim, max_rows: int | None = None) -> dict:
     fields: dict = {"error": "", "warnings": [], "preview": [], "error_report": ""}
     fields.update(rows_total=0, rows_valid=0, rows_invalid=0, rows_stored=0, period_start=None, period_end=None)
     if upload.error_report:
@@ -329,7 +438,11 @@ def _validate(upload: Upload) -> dict:
         last_bad_line = 0
         start = end = None
         try:
-            for row in parsed:
+            for read, row in enumerate(parsed, 1):
+                if read % BEAT_EVERY_ROWS == 0:
+                    if max_rows is not None and read > max_rows:
+                        raise _HandOver()
+                    claim.beat()
                 if isinstance(row, RowError):
                     report.add(row)
                     if row.line != last_bad_line:
@@ -337,7 +450,7 @@ def _validate(upload: Upload) -> dict:
                     continue
                 valid += 1
                 if valid % PROGRESS_EVERY_ROWS == 0:
-                    _parse_progress(upload, rows=valid + invalid, raw=raw)
+                    _parse_progress(upload, claim, rows=valid + invalid, raw=raw)
                 if len(preview) < PREVIEW_ROWS:
                     preview.append(_preview(row))
                 first, last = _span(row)
@@ -393,7 +506,14 @@ def upload_set_mapping(*, upload: Upload, mapping: dict[str, str], user, run_now
 
 @audited("cancel", "upload", target="upload", fields=UPLOAD_AUDIT_FIELDS)
 def upload_cancel(*, upload: Upload, user) -> Upload:
-    allowed = (UploadStatus.VALIDATED, UploadStatus.NEEDS_MAPPING, UploadStatus.INVALID, UploadStatus.RECEIVED)
+    """Cancel before anything is stored. A worker parsing the file stops at its next heartbeat."""
+    allowed = (
+        UploadStatus.VALIDATED,
+        UploadStatus.NEEDS_MAPPING,
+        UploadStatus.INVALID,
+        UploadStatus.RECEIVED,
+        UploadStatus.PARSING,
+    )
     if not Upload.objects.filter(pk=upload.pk, status__in=allowed).update(status=UploadStatus.CANCELLED):
         raise IngestError(f"This upload is {upload.get_status_display().lower()}: it can no longer be cancelled.")
     upload.refresh_from_db()
@@ -422,8 +542,10 @@ def upload_store(*, upload_id: int) -> Upload:
 
     Idempotent: the rows are upserts, so a task that runs again after a crash
     rewrites the same rows."""
+    # Claimed again (STORING → STORING with a new token): a run the sweep replaced stops at its next heartbeat.
+    claim = _claim(upload_id, source=(UploadStatus.STORING,), status=UploadStatus.STORING)
     upload = Upload.objects.select_related("meter__site", "organization").get(pk=upload_id)
-    if upload.status != UploadStatus.STORING:
+    if claim is None:
         return upload
     try:
         with upload.file.open("rb") as raw:
@@ -434,37 +556,46 @@ def upload_store(*, upload_id: int) -> Upload:
             else:
 
                 def progress(n: int) -> None:
-                    Upload.objects.filter(pk=upload.pk).update(rows_stored=n)
+                    claim.beat(force=True, rows_stored=n)
 
                 ingest_storage.readings_upsert(rows=valid, upload_id=upload.pk, progress=progress)
+    except _Stop:
+        logger.info("upload %s: storing stopped, another run took it up", upload_id)
+        return Upload.objects.get(pk=upload_id)
     except Exception as exc:
         logger.exception("storing upload %s failed", upload_id)
-        Upload.objects.filter(pk=upload_id, status=UploadStatus.STORING).update(
+        claim.rows().update(
             status=UploadStatus.FAILED, error=f"Storing the rows failed ({type(exc).__name__}); nothing was pushed."
         )
         return Upload.objects.get(pk=upload_id)
     stored = Reading.objects.filter(upload=upload).count() + Bill.objects.filter(upload=upload).count()
     # One transaction: nobody sees a stored upload without its deliveries.
     with transaction.atomic():
-        Upload.objects.filter(pk=upload_id, status=UploadStatus.STORING).update(
-            status=UploadStatus.STORED, rows_stored=stored, stored_at=timezone.now()
-        )
-        upload.refresh_from_db()
-        _create_deliveries(upload)
+        if claim.rows().update(status=UploadStatus.STORED, rows_stored=stored, stored_at=timezone.now()):
+            upload.refresh_from_db()
+            _create_deliveries(upload)
+        else:
+            upload.refresh_from_db()
     return upload
 
 
 def uploads_requeue_stale(*, stale_seconds: float | None = None) -> list[int]:
     """Uploads whose worker died while parsing or storing, started again.
 
-    A task's hard time limit ends it before `stale_seconds`, so an upload claimed longer
-    ago than that has no live worker. Parsing starts over (it writes only the upload row
-    and its report); storing runs again (its rows are upserts)."""
+    A live run touches the heartbeat every INGEST_HEARTBEAT_SECONDS, so an upload whose
+    heartbeat (or claim, before the first beat) is older than `stale_seconds` has no live
+    worker. Parsing starts over (it writes only the upload row and its report); storing
+    runs again (its rows are upserts). Either way the new claim time ends the old claim."""
     from uploads import ingest_tasks
 
     stale_seconds = settings.INGEST_STALE_SECONDS if stale_seconds is None else stale_seconds
     now = timezone.now()
-    stale = Q(claimed_at__lt=now - timedelta(seconds=stale_seconds)) | Q(claimed_at__isnull=True)
+    cutoff = now - timedelta(seconds=stale_seconds)
+    stale = (
+        Q(heartbeat_at__lt=cutoff)
+        | Q(heartbeat_at__isnull=True, claimed_at__lt=cutoff)
+        | Q(heartbeat_at__isnull=True, claimed_at__isnull=True)
+    )
     requeued = []
     for upload_id, status in Upload.objects.filter(
         stale, status__in=[UploadStatus.PARSING, UploadStatus.STORING]
@@ -472,11 +603,11 @@ def uploads_requeue_stale(*, stale_seconds: float | None = None) -> list[int]:
         if status == UploadStatus.PARSING:
             # Back to RECEIVED so the validate task can claim it again.
             if Upload.objects.filter(stale, pk=upload_id, status=status).update(
-                status=UploadStatus.RECEIVED, claimed_at=now
+                status=UploadStatus.RECEIVED, claimed_at=now, heartbeat_at=None
             ):
                 ingest_tasks.upload_validate_task.delay(upload_id)
                 requeued.append(upload_id)
-        elif Upload.objects.filter(stale, pk=upload_id, status=status).update(claimed_at=now):
+        elif Upload.objects.filter(stale, pk=upload_id, status=status).update(claimed_at=now, heartbeat_at=now):
             ingest_tasks.upload_store_task.delay(upload_id)
             requeued.append(upload_id)
     if requeued:
@@ -496,3 +627,31 @@ def _create_deliveries(upload: Upload) -> None:
         message = f"The rows are stored, but the pushes could not be queued ({type(exc).__name__})."
         Upload.objects.filter(pk=upload.pk).update(error=message)
         upload.error = message
+
+
+# --- Retention -------------------------------------------------------------------------
+
+PURGED_STATUSES = (UploadStatus.INVALID, UploadStatus.CANCELLED)
+
+
+def uploads_purge_expired(*, days: int | None = None) -> list[int]:
+    """Delete the files (and error reports) of invalid and cancelled uploads older than `days`.
+
+    The upload row stays, marked purged, so the list still tells what was sent and why it
+    was refused; its bytes no longer count against the organization's quota. Claimed row
+    by row, so two sweeps never delete the same file twice."""
+    days = settings.UPLOAD_RETENTION_DAYS if days is None else days
+    cutoff = timezone.now() - timedelta(days=days)
+    purged = []
+    expired = Upload.objects.filter(status__in=PURGED_STATUSES, purged_at__isnull=True, created_at__lt=cutoff)
+    for upload in expired.only("pk", "file", "error_report").iterator():
+        if not Upload.objects.filter(pk=upload.pk, purged_at__isnull=True).update(purged_at=timezone.now()):
+            continue
+        for field in (upload.file, upload.error_report):
+            if field:
+                field.storage.delete(field.name)
+        Upload.objects.filter(pk=upload.pk).update(file="", error_report="")
+        purged.append(upload.pk)
+    if purged:
+        logger.info("deleted the files of %d expired uploads", len(purged))
+    return purged
