@@ -1,0 +1,124 @@
+"""Drills of ingest with real workers: a worker SIGKILLed while it checks a big file, and
+a user who cancels a file while a worker checks it.
+
+The workers here run with a short heartbeat (and an embedded beat for the stale sweep),
+so the bound that holds in production (a dead worker noticed within two minutes:
+heartbeat stale after 90 s, sweep every 30 s) is exercised in seconds."""
+
+import gzip
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from tests import factories
+from tests.drills.support import wait_for
+from uploads.models import Target, Upload, UploadStatus
+from uploads.services.ingest import upload_create
+
+FAST = {"INGEST_HEARTBEAT_SECONDS": "0.5", "INGEST_STALE_SECONDS": "4", "INGEST_SWEEP_SECONDS": "1"}
+ROWS = 800_000
+
+
+def quarter_hours(count: int) -> bytes:
+    start = datetime(2000, 1, 1, tzinfo=UTC)
+    step = timedelta(minutes=15)
+    lines = ["timestamp,energy_kwh"] + [f"{(start + i * step).isoformat()},{i % 97 / 4}" for i in range(count)]
+    return gzip.compress(("\n".join(lines) + "\n").encode(), compresslevel=1)
+
+
+@pytest.fixture
+def big_upload_of(org, owner):
+    site = factories.make_site(org, name="Depot", timezone="UTC")
+    meter = factories.make_meter(site, name="Main", interval_minutes=15)
+    data = quarter_hours(ROWS)
+
+    def make() -> Upload:
+        return upload_create(
+            organization=org,
+            user=owner,
+            file=SimpleUploadedFile("big.csv.gz", data, content_type="application/gzip"),
+            meter=meter,
+            targets=[Target.WATTICS],
+            run_now=False,
+        )
+
+    return make
+
+
+@pytest.fixture
+def fast_workers(_session_worker, worker_factory, transactional_db, tmp_path):
+    """Workers with a short heartbeat and the stale sweep (embedded beat); the session worker
+    is stopped so that the worker killed is the one that parses (it comes back when needed)."""
+    _session_worker.stop()
+
+    def start():
+        schedule = str(tmp_path / f"beat-{time.monotonic_ns()}")
+        return worker_factory(concurrency=2, extra_args=("-B", "--schedule", schedule), env=FAST)
+
+    return start
+
+
+def parsing(upload: Upload) -> Upload | None:
+    upload.refresh_from_db()
+    return upload if upload.status == UploadStatus.PARSING and upload.rows_total else None
+
+
+@pytest.mark.worker
+def test_a_worker_killed_mid_parse_is_noticed_and_the_upload_completes(fast_workers, big_upload_of):
+    worker = fast_workers()
+    upload = big_upload_of()
+    first = wait_for(lambda: parsing(upload), timeout=120, what="the worker to be parsing", worker=worker)
+    claim = first.claimed_at
+    # A live worker that parses longer than the stale bound is left alone: its heartbeat is fresh.
+    time.sleep(float(FAST["INGEST_STALE_SECONDS"]) + 2 * float(FAST["INGEST_SWEEP_SECONDS"]))
+    upload.refresh_from_db()
+    assert upload.status == UploadStatus.PARSING, f"the file was parsed too fast to kill mid-parse: {upload.status}"
+    assert upload.claimed_at == claim, "a live parse was taken away from its worker"
+    assert upload.heartbeat_at > claim
+
+    worker.kill()
+    killed_at = time.monotonic()
+    rows_at_kill = upload.rows_total
+    worker = fast_workers()  # a deployment restarts its workers; the sweep comes with it
+
+    def taken_up_again():
+        upload.refresh_from_db()
+        return upload.claimed_at != claim
+
+    wait_for(taken_up_again, timeout=120, what="the sweep to take the upload up again", worker=worker)
+    noticed = time.monotonic() - killed_at
+    done = wait_for(
+        lambda: (u := Upload.objects.get(pk=upload.pk)).status == UploadStatus.VALIDATED and u,
+        timeout=300,
+        what="the upload to be validated",
+        worker=worker,
+    )
+    assert done.rows_valid == ROWS and done.rows_invalid == 0
+    assert rows_at_kill < ROWS
+    # Detection bound of the drill: heartbeat stale bound + one sweep + a worker start, with margin.
+    assert noticed < 60, f"the dead worker was noticed after {noticed:.0f} s"
+    print(f"\nworker killed at {rows_at_kill} rows read; taken up again after {noticed:.1f} s")
+
+
+@pytest.mark.worker
+def test_a_parsing_upload_is_cancelled_and_its_worker_stops(fast_workers, big_upload_of, owner_client):
+    worker = fast_workers()
+    upload = big_upload_of()
+    wait_for(lambda: parsing(upload), timeout=120, what="the worker to be parsing", worker=worker)
+    page = owner_client.get(f"/uploads/{upload.pk}/review/")
+    assert b"Stop checking and cancel" in page.content
+    response = owner_client.post(f"/uploads/{upload.pk}/cancel/")
+    assert response.status_code == 302
+    upload.refresh_from_db()
+    assert upload.status == UploadStatus.CANCELLED
+    # The worker sees the cancel at its next heartbeat and stops parsing.
+    stopped = f"upload {upload.pk}: parsing stopped"
+    wait_for(lambda: stopped in worker.log_path.read_text(), timeout=30, what="the worker to stop", worker=worker)
+    upload.refresh_from_db()
+    rows, beat = upload.rows_total, upload.heartbeat_at
+    time.sleep(2)
+    upload.refresh_from_db()
+    assert upload.status == UploadStatus.CANCELLED and upload.validated_at is None
+    assert (upload.rows_total, upload.heartbeat_at) == (rows, beat), "the worker went on after the cancel"
