@@ -52,12 +52,16 @@ def fast_workers(_session_worker, worker_factory, transactional_db, tmp_path):
     """Workers with a short heartbeat and the stale sweep (embedded beat); the session worker
     is stopped so that the worker killed is the one that parses (it comes back when needed)."""
     _session_worker.stop()
+    started = []
 
     def start():
         schedule = str(tmp_path / f"beat-{time.monotonic_ns()}")
-        return worker_factory(concurrency=2, extra_args=("-B", "--schedule", schedule), env=FAST)
+        started.append(worker_factory(concurrency=2, extra_args=("-B", "--schedule", schedule), env=FAST))
+        return started[-1]
 
-    return start
+    yield start
+    for worker in started:  # their fast sweep must not run beside later tests
+        worker.stop()
 
 
 def parsing(upload: Upload) -> Upload | None:
