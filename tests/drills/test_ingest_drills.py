@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 
 from tests import factories
 from tests.drills.support import wait_for
@@ -126,3 +127,29 @@ def test_a_parsing_upload_is_cancelled_and_its_worker_stops(fast_workers, big_up
     upload.refresh_from_db()
     assert upload.status == UploadStatus.CANCELLED and upload.validated_at is None
     assert (upload.rows_total, upload.heartbeat_at) == (rows, beat), "the worker went on after the cancel"
+
+
+def test_production_settings_notice_a_dead_worker_within_two_minutes(settings):
+    from django.conf import settings as defaults
+
+    # Stale bound plus one sweep period: the longest a dead worker's upload waits.
+    assert defaults.INGEST_STALE_SECONDS + defaults.INGEST_SWEEP_SECONDS <= 120
+    # A live run beats several times within the stale bound.
+    assert defaults.INGEST_HEARTBEAT_SECONDS * 3 <= defaults.INGEST_STALE_SECONDS
+    entry = next(e for e in defaults.CELERY_BEAT_SCHEDULE.values() if e["task"] == "uploads.ingest.requeue_stale")
+    assert entry["schedule"] == defaults.INGEST_SWEEP_SECONDS
+
+
+def test_the_sweep_goes_by_the_heartbeat_not_the_claim(org, owner):
+    from uploads.services.ingest import uploads_requeue_stale
+
+    long_ago = timezone.now() - timedelta(hours=1)
+    live = factories.make_upload(org, owner, status="parsing", claimed_at=long_ago, heartbeat_at=timezone.now())
+    dead = factories.make_upload(
+        org, owner, status="parsing", claimed_at=long_ago, heartbeat_at=timezone.now() - timedelta(seconds=200)
+    )
+    assert uploads_requeue_stale(stale_seconds=90) == [dead.pk]
+    live.refresh_from_db()
+    dead.refresh_from_db()
+    assert live.status == UploadStatus.PARSING and live.claimed_at == long_ago
+    assert dead.status == UploadStatus.RECEIVED and dead.claimed_at > long_ago
