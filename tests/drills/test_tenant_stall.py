@@ -94,3 +94,33 @@ def test_a_huge_small_upload_leaves_another_organization_answering(celery_worker
     # The worker really has the file (it parses it: rows are counted), and stops on cancel.
     wait_for(lambda: Upload.objects.get(pk=upload.pk).rows_total > 0, timeout=120, what="the worker to parse")
     Upload.objects.filter(pk=upload.pk).update(status=UploadStatus.CANCELLED)
+
+
+def test_the_request_hands_a_file_over_to_the_worker_after_its_row_bound(
+    org, owner, settings, django_capture_on_commit_callbacks
+):
+    """A plain file under the inline size, but with more rows than a request may read."""
+    from datetime import UTC, datetime, timedelta
+
+    from uploads.services.ingest import upload_create, upload_validate
+
+    settings.INGEST_INLINE_MAX_ROWS = 2000
+    meter = factories.make_meter(factories.make_site(org, timezone="UTC"), name="Main", interval_minutes=60)
+    start = datetime(2020, 1, 1, tzinfo=UTC)
+    lines = ["timestamp,energy_kwh"] + [f"{(start + timedelta(hours=i)).isoformat()},1" for i in range(6000)]
+    data = ("\n".join(lines) + "\n").encode()
+    assert len(data) < settings.INGEST_INLINE_MAX_BYTES
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        upload = upload_create(
+            organization=org,
+            user=owner,
+            file=SimpleUploadedFile("rows.csv", data, content_type="text/csv"),
+            meter=meter,
+            targets=["wattics"],
+        )
+    # The request stopped at its bound and gave the file back, queued for a worker.
+    assert upload.status == UploadStatus.RECEIVED and upload.validated_at is None
+    assert (upload.claimed_at, upload.rows_total) == (None, 0)
+    assert len(queued) == 1
+    done = upload_validate(upload_id=upload.pk)  # what the worker's task runs
+    assert done.status == UploadStatus.VALIDATED and done.rows_valid == 6000
