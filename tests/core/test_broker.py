@@ -68,7 +68,8 @@ def burst(url: str, tmp_path: Path) -> tuple[list[int], float, list[str]]:
     for p in producers:
         assert p.wait(120) == 0
     received: list[int] = []
-    deadline = time.monotonic() + 90
+    # About 50 s on the shared 2-core machine under load; the margin is for a busier one.
+    deadline = time.monotonic() + 240
     while time.monotonic() < deadline and any(c.poll() is None for c in consumers):
         received = [int(line) for out in outs if out.exists() for line in out.read_text().split()]
         if len(received) >= MESSAGES:
@@ -93,6 +94,6 @@ def test_a_burst_of_20000_messages_arrives_exactly_once(tmp_path):
     assert not errors, errors
     assert len(received) == MESSAGES, f"{MESSAGES - len(received)} messages lost"
     assert sorted(received) == list(range(MESSAGES)), "a message was delivered twice or lost"
-    assert elapsed < 90
+    assert elapsed < 240
     print(f"\n{MESSAGES} messages, {PRODUCERS} producers, {CONSUMERS} consumers: {elapsed:.1f} s, 0 lost")
     assert not list((tmp_path / "broker" / "queue").glob("*.msg")), "messages left behind"
