@@ -97,3 +97,29 @@ def test_a_burst_of_20000_messages_arrives_exactly_once(tmp_path):
     assert elapsed < 240
     print(f"\n{MESSAGES} messages, {PRODUCERS} producers, {CONSUMERS} consumers: {elapsed:.1f} s, 0 lost")
     assert not list((tmp_path / "broker" / "queue").glob("*.msg")), "messages left behind"
+
+
+def test_a_message_file_still_being_written_is_left_for_later_not_lost(tmp_path):
+    """A file that does not decode yet (a writer without rename, mid-write) is put back and read once whole."""
+    folder = tmp_path / "broker"
+    options = {
+        "data_folder_in": str(folder / "queue"),
+        "data_folder_out": str(folder / "queue"),
+        "processed_folder": str(folder / "processed"),
+        "control_folder": str(folder / "control"),
+    }
+    ensure_folders(options)
+    with Connection("portalfs://", transport_options=options) as conn:
+        q = conn.SimpleQueue("partial")
+        q.put({"n": 1})
+        (whole,) = (folder / "queue").glob("*.partial.msg")
+        body = whole.read_bytes()
+        whole.write_bytes(body[: len(body) // 2])  # caught mid-write
+        with pytest.raises(q.Empty):
+            q.get(timeout=0.3)
+        assert whole.exists(), "the half-written message was dropped"
+        whole.write_bytes(body)  # the writer finished
+        message = q.get(timeout=2)
+        assert message.payload == {"n": 1}
+        message.ack()
+        assert not list((folder / "queue").glob("*.msg"))
