@@ -424,7 +424,7 @@ def _validate(upload: Upload, *, claim: _Claim, max_rows: int | None = None) -> 
             # A mapping saved for exactly this header is applied without asking (formats).
             if formats_hooks.apply_saved_mapping(upload, options.get("header", [])):
                 raw.seek(0)
-                return _validate(upload)
+                return _validate(upload, claim=claim, max_rows=max_rows)
             header = options.get("header", [])
             mapping = upload.column_mapping or formats_hooks.suggested_mapping(upload, header) or detect(header)
             return fields | {
