@@ -17,7 +17,15 @@ from uploads.parsing import MeterInfo
 from uploads.parsing.columns import normalise
 from uploads.parsing.source import FileProblem
 from uploads.parsing.zipfiles import is_zip, members
-from uploads.services.ingest import UPLOAD_AUDIT_FIELDS, IngestError, MeterLookup, _info, _schedule, upload_create
+from uploads.services.ingest import (
+    UPLOAD_AUDIT_FIELDS,
+    IngestError,
+    MeterLookup,
+    _info,
+    _schedule,
+    upload_create,
+    upload_schedule_validation,
+)
 
 # --- Meters of other systems --------------------------------------------------------
 
@@ -168,22 +176,29 @@ def batch_create(
     or too many files raise IngestError and store nothing."""
     unpacked = _unpack(files)
     title = files[0].name if len(files) == 1 else f"{len(unpacked)} files"
+    uploads = []
     with transaction.atomic():
         batch = UploadBatch.objects.create(
             organization=organization, created_by=user, name=PurePath(title or "batch").name[:255]
         )
         for name, _size, fileobj in unpacked:
-            upload_create(
-                organization=organization,
-                user=user,
-                file=File(fileobj, name=name),
-                meter=meter,
-                targets=targets,
-                run_now=run_now,
-                batch=batch,
-                sheet=sheet,
-                source_unit=source_unit,
+            uploads.append(
+                upload_create(
+                    organization=organization,
+                    user=user,
+                    file=File(fileobj, name=name),
+                    meter=meter,
+                    targets=targets,
+                    run_now=run_now,
+                    batch=batch,
+                    sheet=sheet,
+                    source_unit=source_unit,
+                    schedule=False,
+                )
             )
+    # Checked after the commit: parsing inside the transaction would hold SQLite's write lock.
+    for upload in uploads:
+        upload_schedule_validation(upload=upload, run_now=run_now)
     return batch
 
 

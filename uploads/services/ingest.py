@@ -216,11 +216,13 @@ def upload_create(
     batch=None,
     sheet: str = "",
     source_unit: str = "",
+    schedule: bool = True,
 ) -> Upload:
     """Store the file and its fingerprint, then validate it (now if small or run_now, else in a worker).
 
     `batch`, `sheet` (of a workbook) and `source_unit` (of a file without a unit column) come from
-    uploads.services.formats."""
+    uploads.services.formats. `schedule=False`: a caller inside a transaction validates later with
+    `upload_schedule_validation`, after its commit (no parsing while holding a write lock)."""
     if meter is not None and meter.organization_id != organization.pk:
         raise IngestError("That meter belongs to another organization.")
     if file.size > settings.UPLOAD_MAX_BYTES:
@@ -251,6 +253,13 @@ def upload_create(
     upload.file.save(name, file, save=False)
     upload.save()
     # Validation runs outside any transaction: it only writes the upload's own row, in short statements.
+    if schedule:
+        _schedule(upload, "validate", run_now)
+    return upload
+
+
+def upload_schedule_validation(*, upload: Upload, run_now: bool | None = None) -> Upload:
+    """Validate an upload created with `schedule=False` (now, bounded, or in a worker)."""
     _schedule(upload, "validate", run_now)
     return upload
 
