@@ -102,6 +102,6 @@ def test_a_tls_proxy_fronts_gunicorn_and_web_is_not_published():
     assert "ports" not in services["web"], "gunicorn must be reached only through the proxy"
     assert services["web"]["expose"] == ["8000"]
     for name in ("web", "worker", "beat", "migrate"):
-        env = service_env(name, SECRETS)
-        assert env["DJANGO_BEHIND_PROXY"] == "True"
+        env = service_env(name, SECRETS | {"DJANGO_SUPERUSER_PASSWORD": "x"})
+        assert env["DJANGO_BEHIND_PROXY"] == "True" and env["TRUSTED_PROXY_COUNT"] == "1"
         assert "DJANGO_SECURE_COOKIES" not in env and "DJANGO_SECURE_SSL_REDIRECT" not in env
