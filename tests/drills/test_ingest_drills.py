@@ -1,11 +1,13 @@
 """Drills of ingest with real workers: a worker SIGKILLed while it checks a big file, and
 a user who cancels a file while a worker checks it.
 
-The workers here run with a short heartbeat (and an embedded beat for the stale sweep),
+The workers here run with a short heartbeat (and a beat process for the stale sweep),
 so the bound that holds in production (a dead worker noticed within two minutes:
 heartbeat stale after 90 s, sweep every 30 s) is exercised in seconds."""
 
 import gzip
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -14,6 +16,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from tests import factories
+from tests.conftest import ROOT, worker_environment
 from tests.drills.support import wait_for
 from uploads.models import Target, Upload, UploadStatus
 from uploads.services.ingest import upload_create
@@ -50,19 +53,30 @@ def big_upload_of(org, owner):
 
 @pytest.fixture
 def fast_workers(_session_worker, worker_factory, transactional_db, tmp_path):
-    """Workers with a short heartbeat and the stale sweep (embedded beat); the session worker
-    is stopped so that the worker killed is the one that parses (it comes back when needed)."""
+    """Workers with a short heartbeat, and one beat process sending the stale sweep (as compose and
+    `make run` run beat: its own process, never a worker's `-B` child that a killed worker would
+    orphan). The session worker is stopped so that the worker killed is the one that parses."""
     _session_worker.stop()
+    env = worker_environment() | FAST
+    with open(tmp_path / "beat.log", "wb") as log:
+        beat = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "portal", "beat", "--schedule", str(tmp_path / "beat-schedule")],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     started = []
 
     def start():
-        schedule = str(tmp_path / f"beat-{time.monotonic_ns()}")
-        started.append(worker_factory(concurrency=2, extra_args=("-B", "--schedule", schedule), env=FAST))
+        started.append(worker_factory(concurrency=2, env=FAST))
         return started[-1]
 
     yield start
     for worker in started:  # their fast sweep must not run beside later tests
         worker.stop()
+    beat.terminate()
+    beat.wait(20)
 
 
 def parsing(upload: Upload) -> Upload | None:
