@@ -105,3 +105,16 @@ def test_a_tls_proxy_fronts_gunicorn_and_web_is_not_published():
         env = service_env(name, SECRETS | {"DJANGO_SUPERUSER_PASSWORD": "x"})
         assert env["DJANGO_BEHIND_PROXY"] == "True" and env["TRUSTED_PROXY_COUNT"] == "1"
         assert "DJANGO_SECURE_COOKIES" not in env and "DJANGO_SECURE_SSL_REDIRECT" not in env
+
+
+def test_the_compose_worker_may_reach_the_simulators_it_is_shipped_with():
+    # Production's vendor-address guard would otherwise refuse http://wattics-sim:8102.
+    env = run_env("worker") | {"DJANGO_SETTINGS_MODULE": "portal.settings"}
+    code = (
+        "import django, os; django.setup(); from vendors.safety import check_base_url;"
+        "check_base_url(os.environ['WATTCARBON_BASE_URL']); check_base_url(os.environ['WATTICS_BASE_URL']);"
+        "print('allowed')"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("allowed")
