@@ -100,7 +100,9 @@ class MeterForm(forms.ModelForm):
             "name",
             "meter_type",
             "unit",
+            "reading_kind",
             "interval_minutes",
+            "naive_times",
             "wattics_stream_id",
             "wattics_format",
             "wattics_username",
@@ -113,6 +115,9 @@ class MeterForm(forms.ModelForm):
         help_texts = {
             "meter_type": "WattCarbon takes electricity and gas meters.",
             "wattics_base_url": "With this meter's own credentials only. Empty: the organization's.",
+            "reading_kind": "Billing periods go to WattCarbon as bills, never as intervals; the interval below is "
+            "then unused.",
+            "naive_times": "The default of this meter's uploads; each upload may say otherwise.",
         }
 
     def __init__(self, *args, organization: Organization, **kwargs):

@@ -68,6 +68,20 @@ class PacketFormat(models.TextChoices):
     SINGLE_VALUE = "single_value", "Single value"
 
 
+class ReadingKind(models.TextChoices):
+    """What a meter's data is: interval readings, or bills (monthly or irregular billing periods)."""
+
+    INTERVAL = "interval", "Interval readings"
+    BILLING = "billing", "Billing periods (monthly or irregular bills)"
+
+
+class NaiveTimes(models.TextChoices):
+    """What a timestamp without an offset means in an uploaded file."""
+
+    LOCAL = "local", "The site's local time"
+    UTC = "utc", "UTC"
+
+
 class Meter(models.Model):
     # The organization is repeated from the site so every query can scope on it directly.
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="meters")
@@ -77,6 +91,12 @@ class Meter(models.Model):
     unit = models.CharField(max_length=16, default="kWh")
     interval_minutes = models.PositiveIntegerField(
         default=15, help_text="Expected reading interval in minutes (1440 for daily)."
+    )
+    # A billing meter's data are bills (start date, end date, energy): never sent as intervals.
+    reading_kind = models.CharField("data", max_length=16, choices=ReadingKind.choices, default=ReadingKind.INTERVAL)
+    # The default of its uploads; each upload may say otherwise.
+    naive_times = models.CharField(
+        "times without an offset are", max_length=8, choices=NaiveTimes.choices, default=NaiveTimes.LOCAL
     )
     wattics_stream_id = models.CharField("Wattics data stream id", max_length=100, blank=True)
     wattics_format = models.CharField(max_length=16, choices=PacketFormat.choices, default=PacketFormat.ELECTRICAL)
@@ -112,6 +132,12 @@ class Meter(models.Model):
             models.CheckConstraint(condition=models.Q(interval_minutes__gt=0), name="meter_interval_positive"),
             models.CheckConstraint(
                 condition=models.Q(wattcarbon_status__in=SyncStatus.values), name="meter_sync_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(reading_kind__in=ReadingKind.values), name="meter_reading_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(naive_times__in=NaiveTimes.values), name="meter_naive_times_valid"
             ),
         ]
 

@@ -5,10 +5,20 @@ from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 
 from accounts.models import Organization
-from sites.models import Meter
+from sites.models import Meter, NaiveTimes, ReadingKind
 from uploads.models import Target, Upload
 from uploads.parsing import ROLES, MappingNeeded
-from uploads.parsing.columns import METER, layout
+from uploads.parsing.columns import END_DATE, METER, NEXT_START, layout
+
+# The targets that fit a meter's data: bills go to WattCarbon bills, interval readings elsewhere.
+TARGETS_FOR_KIND = {
+    ReadingKind.BILLING: [Target.WATTCARBON_BILLS.value],
+    ReadingKind.INTERVAL: [Target.WATTCARBON_INTERVALS.value, Target.WATTICS.value],
+}
+
+
+def targets_for(meter: Meter | None) -> list[str]:
+    return TARGETS_FOR_KIND[ReadingKind(meter.reading_kind) if meter else ReadingKind.INTERVAL]
 
 
 class UploadForm(forms.Form):
@@ -25,11 +35,23 @@ class UploadForm(forms.Form):
         initial=[Target.WATTCARBON_INTERVALS, Target.WATTICS],
         label="Push to",
     )
+    naive_times = forms.ChoiceField(
+        choices=[("", "The meter's default (the site's local time unless the meter says UTC)"), *NaiveTimes.choices],
+        required=False,
+        label="Times without an offset are",
+        help_text="How to read a timestamp like 2024-03-01 13:45. Times with an offset (+01:00, Z) are read as "
+        "written.",
+    )
     file = forms.FileField(label="CSV file")
 
     def __init__(self, *args, organization: Organization, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["meter"].queryset = Meter.objects.filter(organization=organization).select_related("site")
+        meters = Meter.objects.filter(organization=organization).select_related("site")
+        self.fields["meter"].queryset = meters
+        # For the page's script: which targets fit each meter, so choosing a meter ticks them.
+        self.targets_by_meter = {str(m.pk): targets_for(m) for m in meters}
+        chosen = meters.filter(pk=self.initial.get("meter")).first() if self.initial.get("meter") else None
+        self.fields["targets"].initial = targets_for(chosen)
         self.fields["file"].help_text = (
             f"CSV or gzip-compressed CSV, UTF-8, comma, semicolon or tab separated; at most "
             f"{filesizeformat(settings.UPLOAD_MAX_BYTES)}."
@@ -65,11 +87,21 @@ class MappingForm(forms.Form):
                 label=name or f"Column {i + 1} (no name)",
                 initial=upload.column_mapping.get(name, ""),
             )
+        self.fields["bill_end"] = forms.ChoiceField(
+            choices=[("", "A column (the bill end date above)"), ("next_start", "End = next row's start")],
+            required=False,
+            label="Bills end at",
+            initial="next_start" if upload.column_mapping.get(NEXT_START) == END_DATE else "",
+            help_text="For files with one start date and a value per row, each period ending where the next begins; "
+            "the last row (empty or nan value) gives the last end.",
+        )
 
     def clean(self):
         data = super().clean()
         mapping = {name: data.get(f"col_{i}", "") for i, name in enumerate(self.header)}
         mapping = {name: role for name, role in mapping.items() if role}
+        if data.get("bill_end") == "next_start":
+            mapping[NEXT_START] = END_DATE
         try:
             layout(self.header, mapping, needs_meter=self.needs_meter)
         except MappingNeeded as exc:

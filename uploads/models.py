@@ -2,7 +2,7 @@ from django.conf import settings
 from django.db import models
 
 from accounts.models import Organization
-from sites.models import Meter
+from sites.models import Meter, NaiveTimes
 
 
 class UploadStatus(models.TextChoices):
@@ -57,6 +57,8 @@ class Upload(models.Model):
     sha256 = models.CharField(max_length=64, blank=True)
     status = models.CharField(max_length=16, choices=UploadStatus.choices, default=UploadStatus.RECEIVED)
     targets = models.JSONField(default=list, blank=True)
+    # What the file's timestamps without an offset mean: the site's local time or UTC.
+    naive_times = models.CharField(max_length=8, choices=NaiveTimes.choices, default=NaiveTimes.LOCAL)
     # Source column -> meaning, chosen by detection or by the user in the mapping step.
     column_mapping = models.JSONField(default=dict, blank=True)
     # Parser options found or chosen: delimiter, encoding, compression, meter column key.
@@ -95,6 +97,9 @@ class Upload(models.Model):
         indexes = [models.Index(fields=["organization", "-created_at"], name="upload_org_created")]
         constraints = [
             models.CheckConstraint(condition=models.Q(status__in=UploadStatus.values), name="upload_status_valid"),
+            models.CheckConstraint(
+                condition=models.Q(naive_times__in=NaiveTimes.values), name="upload_naive_times_valid"
+            ),
         ]
 
     def __str__(self) -> str:

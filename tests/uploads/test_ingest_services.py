@@ -169,10 +169,10 @@ def test_it_stores_bills(org, owner, meter, no_deliveries):
     assert list(Bill.objects.order_by("start_date").values_list("energy_kwh", flat=True)) == [500.0, 450.0]
 
 
-def test_it_warns_when_a_target_does_not_take_the_files_kind(org, owner, meter):
+def test_it_stops_a_file_a_target_does_not_take(org, owner, meter):
     upload = submit(org, owner, hourly(2), meter=meter, targets=[Target.WATTICS, Target.WATTCARBON_BILLS])
-    assert [w["code"] for w in upload.warnings] == ["targets"]
-    assert "WattCarbon bills will not receive it" in upload.warnings[0]["message"]
+    assert upload.status == UploadStatus.INVALID
+    assert "WattCarbon bills takes billing periods" in upload.error
 
 
 def test_it_validates_only_once_when_the_task_runs_twice(org, owner, meter):

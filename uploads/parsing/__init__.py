@@ -9,6 +9,7 @@ Opening raises FileProblem (the file as a whole is unusable) or MappingNeeded
 (the columns are not recognised); both carry a sentence for the user.
 """
 
+import dataclasses
 from collections.abc import Iterator
 from datetime import datetime
 from typing import BinaryIO
@@ -22,12 +23,13 @@ from uploads.parsing.columns import (
     ROLES,
     Layout,
     MappingNeeded,
+    as_bills,
     detect,
     duplicate_header_problem,
     layout,
 )
 from uploads.parsing.formats import open_source
-from uploads.parsing.rows import BillRow, MeterInfo, MeterResolver, ReadingRow, RowError, RowReader
+from uploads.parsing.rows import BillRow, BillStart, MeterInfo, MeterResolver, ReadingRow, RowError, RowReader
 from uploads.parsing.source import FileProblem
 
 __all__ = [
@@ -58,6 +60,8 @@ class ParsedFile:
         now: datetime | None = None,
         sheet: str = "",
         unit: str = "",
+        naive_utc: bool = False,
+        expect_bills: bool = False,
     ):
         # CSV (maybe gzip), an Excel sheet or Green Button XML: the same records either way.
         self.source = open_source(raw, max_decompressed_bytes=max_decompressed_bytes, sheet=sheet)
@@ -68,6 +72,9 @@ class ParsedFile:
         self.mapping = dict(column_mapping) if column_mapping else portfolio.adjust(self.header, detect(self.header))
         self.post = formats_rows.RowAdjuster(self.source, self.header, unit=unit)
         fixed_meter = self.post.check_fixed_meter(fixed_meter)
+        if expect_bills and not column_mapping:
+            # A billing meter's `start,value` file is bills ending at the next row, not readings.
+            self.mapping = as_bills(self.mapping)
         # layout() raises MappingNeeded; the header is known by then, for the mapping page.
         self.layout: Layout = layout(self.header, self.mapping, needs_meter=fixed_meter is None)
         self.post.set_layout(self.layout)
@@ -80,9 +87,12 @@ class ParsedFile:
             resolve_meter=resolve_meter,
             decimal_comma=self.decimal_comma,
             now=now,
+            naive_utc=naive_utc,
         )
         self.checks = SeriesChecks()
         self.intervals: dict[int, int] = {}
+        # `start,value` bills: per meter, the row whose period the next row's start ends.
+        self._open_bills: dict[int, BillStart] = {}
 
     @property
     def options(self) -> dict:
@@ -94,6 +104,7 @@ class ParsedFile:
             "compression": self.source.compression,
             "decimal_comma": self.decimal_comma,
             "kind": self.layout.kind,
+            "bill_end": "next_start" if self.layout.end_from_next else "",
         }
 
     @property
@@ -111,12 +122,49 @@ class ParsedFile:
             if isinstance(result, list):
                 yield from result
                 continue
-            result = self.post.adjust(result, line, cells)
-            if isinstance(result, RowError):
-                yield result
+            if isinstance(result, BillStart) and result.energy_kwh is None:
+                # An end marker: it closes the period before it and holds no energy to convert.
+                yield from self._close_bill(result)
+                continue
+            adjusted = self.post.adjust(result, line, cells)
+            if isinstance(adjusted, RowError):
+                if isinstance(result, BillStart):
+                    # Its date still ends the period before it; its own energy is unusable.
+                    yield from self._close_bill(dataclasses.replace(result, energy_kwh=None))
+                yield adjusted
+                continue
+            result = adjusted
+            if isinstance(result, BillStart):
+                yield from self._close_bill(result)
                 continue
             self.intervals[result.meter.id] = result.meter.interval_minutes
             yield self.checks.check(result) or result
+        for start in self._open_bills.values():
+            yield RowError(
+                start.line,
+                "",
+                start.start_date.isoformat(),
+                "This period has no end: with “end = next row's start”, the file ends with a row holding "
+                "the last end date and an empty (or nan) value.",
+            )
+
+    def _close_bill(self, row: BillStart) -> Iterator[BillRow | RowError]:
+        """The row's start ends the meter's open period; the row opens the next one (if it has a value)."""
+        before = self._open_bills.pop(row.meter.id, None)
+        if before is not None:
+            if row.start_date <= before.start_date:
+                yield RowError(
+                    before.line,
+                    "",
+                    before.start_date.isoformat(),
+                    f"This period ends where line {row.line} starts ({row.start_date}), which is not after its start.",
+                )
+            else:
+                bill = BillRow(before.line, before.meter, before.start_date, row.start_date, before.energy_kwh)
+                self.intervals[bill.meter.id] = bill.meter.interval_minutes
+                yield self.checks.check(bill) or bill
+        if row.energy_kwh is not None:
+            self._open_bills[row.meter.id] = row
 
     def warnings(self) -> list[dict]:
         found = self.checks.warnings(interval_of=self.intervals) + self.post.warnings()

@@ -18,6 +18,8 @@ from uploads.parsing.rows import BillRow, ReadingRow, RowError
 
 EXAMPLES = 3
 BILL_DAYS = (25, 70)  # WattCarbon: monthly periods of 25-35 days, bimonthly up to 70.
+# Readings this far apart are month (or longer) totals: bills, never intervals.
+MONTH_TOTAL_STEP = timedelta(days=27)
 
 
 @dataclass
@@ -34,6 +36,8 @@ class _Series:
     gap_examples: list[str] = field(default_factory=list)
     overlaps: int = 0
     odd_periods: int = 0
+    steps: int = 0
+    long_steps: int = 0
 
 
 class SeriesChecks:
@@ -61,6 +65,9 @@ class SeriesChecks:
             s.out_of_order += 1
             return None
         if s.latest is not None:
+            s.steps += 1
+            if row.ts - s.latest >= MONTH_TOTAL_STEP:
+                s.long_steps += 1
             step = timedelta(minutes=row.meter.interval_minutes)
             missing = (row.ts - s.latest) // step - 1
             if missing >= 1:
@@ -89,6 +96,10 @@ class SeriesChecks:
             s.overlaps += 1
         s.latest, s.latest_line, s.latest_end = row.start_date, row.line, row.end_date
         return None
+
+    def month_totals(self) -> list[str]:
+        """The meters whose readings are mostly a month or more apart: bills in the shape of readings."""
+        return [s.label for s in self.series.values() if s.steps and s.long_steps * 2 > s.steps]
 
     def warnings(self, *, interval_of: dict[int, int]) -> list[dict]:
         """Findings as {code, message, count, meter}, for Upload.warnings."""

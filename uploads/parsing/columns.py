@@ -48,6 +48,10 @@ _ELECTRICAL_OF = {name.lower(): name for name in ELECTRICAL}
 
 READINGS, BILLS = "readings", "bills"
 
+# Not a column: in a mapping, `{NEXT_START: END_DATE}` says each bill ends where the next row's
+# period starts (the layout `start,value` whose last row, with an empty or nan value, marks the end).
+NEXT_START = "(next row's start)"
+
 
 def normalise(name: str) -> str:
     """'Energy (kWh)' -> 'energy_kwh', ' Start Time' -> 'start_time'."""
@@ -60,6 +64,8 @@ class Layout:
 
     kind: str  # READINGS or BILLS
     columns: dict[int, str]  # index -> role
+    # Bills without an end column: each one ends at the next row's start date.
+    end_from_next: bool = False
 
     def index(self, role: str) -> int | None:
         return next((i for i, r in self.columns.items() if r == role), None)
@@ -108,11 +114,26 @@ def detect(header: list[str]) -> dict[str, str]:
     return found
 
 
+def as_bills(mapping: dict[str, str]) -> dict[str, str]:
+    """A detected mapping read as bills, for a meter whose data are bills: a start column
+    without an end column becomes the `start,value` layout whose periods end at the next row."""
+    roles = set(mapping.values())
+    if VALUE not in roles or DATE in roles or TIME in roles:
+        return mapping
+    bills = {name: (START_DATE if role == TS else role) for name, role in mapping.items()}
+    if START_DATE not in bills.values():
+        return mapping
+    if END_DATE not in bills.values():
+        bills[NEXT_START] = END_DATE
+    return bills
+
+
 def layout(header: list[str], mapping: dict[str, str], *, needs_meter: bool) -> Layout:
     """Check a mapping is complete; raise MappingNeeded with what is missing."""
     by_name = {name: i for i, name in enumerate(header)}
     columns = {by_name[name]: role for name, role in mapping.items() if name in by_name and role in ROLES}
-    roles = list(columns.values())
+    end_from_next = mapping.get(NEXT_START) == END_DATE and END_DATE not in columns.values()
+    roles = list(columns.values()) + ([END_DATE] if end_from_next else [])
     repeated = sorted({r for r in roles if roles.count(r) > 1})
     if repeated:
         raise MappingNeeded(f"Each meaning can be given to one column only: {', '.join(repeated)}.")
@@ -130,7 +151,7 @@ def layout(header: list[str], mapping: dict[str, str], *, needs_meter: bool) -> 
         missing.append("the meter column")
     if missing:
         raise MappingNeeded(f"Choose {' and '.join(missing)}.")
-    return Layout(kind=kind, columns=columns)
+    return Layout(kind=kind, columns=columns, end_from_next=end_from_next and kind == BILLS)
 
 
 # --- Units and estimation (formats): extra roles, appended so the lists above stay as they are ---

@@ -9,7 +9,7 @@ other meter, so a net meter keeps "consumption positive, generation negative".
 import dataclasses
 
 from uploads.parsing import columns as c
-from uploads.parsing.rows import BillRow, MeterInfo, ReadingRow, RowError
+from uploads.parsing.rows import BillRow, BillStart, MeterInfo, ReadingRow, RowError
 from uploads.parsing.source import FileProblem
 from uploads.parsing.units import Converter, UnitError
 
@@ -55,11 +55,11 @@ class RowAdjuster:
     def _cell(cells: list[str], index: int | None) -> str:
         return cells[index] if index is not None and index < len(cells) else ""
 
-    def adjust(self, row: ReadingRow | BillRow, line: int, cells: list[str]) -> ReadingRow | BillRow | RowError:
+    def adjust(self, row: ReadingRow | BillRow | BillStart, line: int, cells: list[str]) -> ReadingRow | BillRow | BillStart | RowError:
         meter = row.meter
         unit_text = self._cell(cells, self.unit_index)
         # Bills are energy in kWh whatever the meter reads in (WattCarbon takes energy_kwh).
-        target = "kWh" if isinstance(row, BillRow) else meter.unit
+        target = "kWh" if isinstance(row, (BillRow, BillStart)) else meter.unit
         try:
             factor = self.converter.factor(
                 meter_id=meter.id, meter_label=meter.label, meter_unit=target, source=unit_text
@@ -75,7 +75,7 @@ class RowAdjuster:
             self.estimated[meter.label] = self.estimated.get(meter.label, 0) + 1
         if factor == 1.0:
             return row
-        if isinstance(row, BillRow):
+        if isinstance(row, (BillRow, BillStart)):  # BillStart: a bill of the "end = next row's start" layout
             return dataclasses.replace(row, energy_kwh=_scaled(row.energy_kwh, factor))
         return dataclasses.replace(row, value=_scaled(row.value, factor))
 

@@ -11,6 +11,7 @@ from uploads.parsing.values import (
     check_plausible,
     in_dst_gap,
     is_ambiguous,
+    is_missing,
     parse_date,
     parse_naive_or_aware,
     parse_number,
@@ -51,6 +52,17 @@ class BillRow:
 
 
 @dataclass(frozen=True, slots=True)
+class BillStart:
+    """A row of the `start,value` bill layout: its period ends at the next row's start, so
+    ParsedFile pairs it with that row. No energy: the row only ends the period before it."""
+
+    line: int
+    meter: MeterInfo
+    start_date: date
+    energy_kwh: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class RowError:
     line: int
     column: str
@@ -74,10 +86,13 @@ class RowReader:
         resolve_meter: MeterResolver,
         decimal_comma: bool,
         now: datetime | None = None,
+        naive_utc: bool = False,
     ):
         self.header, self.layout = header, layout
         self.fixed_meter, self.resolve_meter = fixed_meter, resolve_meter
         self.decimal_comma = decimal_comma
+        # Timestamps without an offset are UTC (the upload said so), not the site's local time.
+        self.naive_utc = naive_utc
         self.now = now or datetime.now(UTC)
         self.idx = {role: layout.index(role) for role in c.ROLES}
         self._ambiguous: dict[tuple[int, datetime], int] = {}
@@ -94,7 +109,7 @@ class RowReader:
         i = self.idx.get(role)
         return i, (cells[i] if i is not None and i < len(cells) else "")
 
-    def read(self, line: int, cells: list[str]) -> ReadingRow | BillRow | list[RowError]:
+    def read(self, line: int, cells: list[str]) -> ReadingRow | BillRow | BillStart | list[RowError]:
         width = len(self.header)
         if len(cells) > width and any(x.strip() for x in cells[width:]):
             return [self._error(line, None, cells, f"Row has {len(cells)} fields; the header has {width}.")]
@@ -156,7 +171,9 @@ class RowReader:
             text = f"{day.strip()} {clock.strip()}".strip()
         try:
             parsed = parse_naive_or_aware(text)
-            if parsed.tzinfo is None:
+            if parsed.tzinfo is None and self.naive_utc:
+                parsed = parsed.replace(tzinfo=UTC)
+            elif parsed.tzinfo is None:
                 if meter is None:
                     return None
                 parsed = self._localise(parsed, meter)
@@ -183,7 +200,24 @@ class RowReader:
                 self.first_fold = self.first_fold or f"{naive:%Y-%m-%d %H:%M} ({tz.key})"
         return naive.replace(tzinfo=tz, fold=fold)
 
+    def _bill_start(self, line: int, cells: list[str], meter: MeterInfo | None, errors: list[RowError]):
+        i, text = self._cell(cells, c.START_DATE)
+        try:
+            start = parse_date(text)
+            check_plausible(datetime.combine(start, datetime.min.time(), UTC), now=self.now)
+        except CellError as exc:
+            errors.append(self._error(line, i, cells, str(exc)))
+            start = None
+        _, value = self._cell(cells, c.VALUE)
+        # An empty or nan value ends the period before it and opens none: the end marker.
+        energy = None if is_missing(value) else self._number(line, cells, c.VALUE, errors)
+        if errors or meter is None or start is None:
+            return errors
+        return BillStart(line, meter, start, energy)
+
     def _bill(self, line: int, cells: list[str], meter: MeterInfo | None, errors: list[RowError]):
+        if self.layout.end_from_next:
+            return self._bill_start(line, cells, meter, errors)
         dates = {}
         for role in (c.START_DATE, c.END_DATE):
             i, text = self._cell(cells, role)

@@ -35,6 +35,12 @@ def parse_number(text: str, *, decimal_comma: bool = False) -> float:
     return value
 
 
+def is_missing(text: str) -> bool:
+    """An empty cell or a NaN: how analytics exports write 'no value here'."""
+    s = text.strip().lower()
+    return not s or s in ("nan", "+nan", "-nan", "na", "n/a", "null", "none")
+
+
 def parse_naive_or_aware(text: str) -> datetime:
     """ISO 8601 with or without offset, 'T' or a space, seconds optional; a plain date is midnight."""
     s = text.strip()

@@ -48,8 +48,9 @@ def _missing_remote_id(meter, target: str) -> str:
 def _spans(upload: Upload, target: str) -> dict[int, tuple[datetime, datetime]]:
     """Per meter, the first and last instant of the upload's rows for this target."""
     if target == Target.WATTCARBON_BILLS:
+        # A bill delivery's span ends at the last bill's end date (a local date, kept as midnight UTC).
         rows = Bill.objects.filter(upload=upload).values("meter_id").annotate(first=Min("start_date"),
-                                                                              last=Max("start_date"))  # fmt: skip
+                                                                              last=Max("end_date"))  # fmt: skip
         return {r["meter_id"]: (_day_start(r["first"]), _day_start(r["last"])) for r in rows}
     rows = Reading.objects.filter(upload=upload).values("meter_id").annotate(first=Min("ts"), last=Max("ts"))
     return {r["meter_id"]: (r["first"], r["last"]) for r in rows}
@@ -59,7 +60,7 @@ def span_total(*, meter_id: int, target: str, first_ts: datetime, last_ts: datet
     """How many of the meter's stored rows lie in the span (a re-upload may have added some)."""
     if target == Target.WATTCARBON_BILLS:
         return Bill.objects.filter(meter_id=meter_id, start_date__gte=first_ts.date(),
-                                   start_date__lte=last_ts.date()).count()  # fmt: skip
+                                   end_date__lte=last_ts.date()).count()  # fmt: skip
     return Reading.objects.filter(meter_id=meter_id, ts__gte=first_ts, ts__lte=last_ts).count()
 
 

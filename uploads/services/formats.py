@@ -171,6 +171,7 @@ def batch_create(
     sheet: str = "",
     source_unit: str = "",
     run_now: bool | None = None,
+    naive_times: str | None = None,
 ) -> UploadBatch:
     """One upload per file (a zip gives one per file inside), in one batch. A zip bomb, a broken zip
     or too many files raise IngestError and store nothing."""
@@ -194,6 +195,7 @@ def batch_create(
                     sheet=sheet,
                     source_unit=source_unit,
                     schedule=False,
+                    naive_times=naive_times,
                 )
             )
     # Checked after the commit: parsing inside the transaction would hold SQLite's write lock.

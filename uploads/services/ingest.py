@@ -37,7 +37,7 @@ from django.utils import timezone
 
 from accounts.models import Organization
 from audit.services import audited
-from sites.models import Meter, MeterType
+from sites.models import Meter, MeterType, NaiveTimes, ReadingKind
 from uploads.models import Bill, Reading, Target, Upload, UploadStatus
 from uploads.parsing import (
     BILLS,
@@ -187,6 +187,14 @@ class MeterLookup:
         return "is not a meter of this organization (no meter has this name or Wattics stream id)"
 
 
+def _expects_bills(upload: Upload) -> bool:
+    """A billing meter's file, or one sent to WattCarbon bills alone, is read as bills when its
+    columns allow (`start,value`: each period ends at the next row's start)."""
+    if upload.meter_id and upload.meter.reading_kind == ReadingKind.BILLING:
+        return True
+    return upload.targets == [Target.WATTCARBON_BILLS]
+
+
 def _open(upload: Upload, raw) -> ParsedFile:
     from uploads.services.formats import SourceMeterLookup
 
@@ -198,6 +206,8 @@ def _open(upload: Upload, raw) -> ParsedFile:
         max_decompressed_bytes=max_decompressed_bytes(),
         sheet=upload.sheet,
         unit=upload.source_unit,
+        naive_utc=upload.naive_times == NaiveTimes.UTC,
+        expect_bills=_expects_bills(upload),
     )
 
 
@@ -217,12 +227,15 @@ def upload_create(
     sheet: str = "",
     source_unit: str = "",
     schedule: bool = True,
+    naive_times: str | None = None,
 ) -> Upload:
     """Store the file and its fingerprint, then validate it (now if small or run_now, else in a worker).
 
     `batch`, `sheet` (of a workbook) and `source_unit` (of a file without a unit column) come from
     uploads.services.formats. `schedule=False`: a caller inside a transaction validates later with
-    `upload_schedule_validation`, after its commit (no parsing while holding a write lock)."""
+    `upload_schedule_validation`, after its commit (no parsing while holding a write lock).
+    `naive_times` says what timestamps without an offset are: "local" (the site's time zone)
+    or "utc"; None takes the meter's default (local without a meter)."""
     if meter is not None and meter.organization_id != organization.pk:
         raise IngestError("That meter belongs to another organization.")
     if file.size > settings.UPLOAD_MAX_BYTES:
@@ -249,6 +262,7 @@ def upload_create(
         batch=batch,
         sheet=sheet[:100],
         source_unit=source_unit[:16],
+        naive_times=NaiveTimes(naive_times or (meter.naive_times if meter is not None else NaiveTimes.LOCAL)).value,
     )
     upload.file.save(name, file, save=False)
     upload.save()
@@ -362,15 +376,37 @@ def _span(row: ReadingRow | BillRow) -> tuple[datetime, datetime]:
     return row.ts, row.ts
 
 
-def _target_warnings(upload: Upload, kind: str) -> list[dict]:
-    bills = kind == BILLS
-    ignored = [t for t in upload.targets if (t == Target.WATTCARBON_BILLS) != bills]
-    if not ignored:
-        return []
-    what = "bills" if bills else "readings"
-    names = ", ".join(Target(t).label for t in ignored)
-    message = f"This file holds {what}: {names} will not receive it."
-    return [{"code": "targets", "count": len(ignored), "message": message, "meter": ""}]
+def _target_misfit(upload: Upload, parsed: ParsedFile) -> str:
+    """Why the file's shape does not fit a chosen target, or ''. Such a file is stopped at
+    review: month totals are never sent as intervals, readings never as bills."""
+    again = "Cancel this upload and upload the file again with"
+    interval_targets = [Target(t).label for t in upload.targets if t != Target.WATTCARBON_BILLS]
+    if parsed.layout.kind == BILLS:
+        if interval_targets:
+            return (
+                f"This file holds bills (billing periods): they go to WattCarbon bills only, never as intervals "
+                f"or packets, so {' and '.join(interval_targets)} cannot take them. {again} WattCarbon bills "
+                "as the only target."
+            )
+        return ""
+    if upload.meter_id and upload.meter.reading_kind == ReadingKind.BILLING:
+        return (
+            f"Meter {upload.meter} holds billing periods, but this file was read as interval readings. Map its "
+            "columns as bills (a start date, an end date or “end = next row's start”, and a value)."
+        )
+    monthly = parsed.checks.month_totals()
+    if monthly and interval_targets:
+        return (
+            f"These readings are a month or more apart ({', '.join(monthly)}): month totals, which are never sent "
+            f"as intervals or packets. Map the columns as bills (“end = next row's start” when each period ends "
+            f"where the next begins), then {again.lower()} WattCarbon bills as the only target."
+        )
+    if Target.WATTCARBON_BILLS in upload.targets:
+        return (
+            "This file holds interval readings; WattCarbon bills takes billing periods (start date, end date, "
+            f"energy). {again} WattCarbon intervals or Wattics packets, or map the columns as bills."
+        )
+    return ""
 
 
 def upload_validate(*, upload_id: int, max_rows: int | None = None) -> Upload:
@@ -477,6 +513,7 @@ def _validate(upload: Upload, *, claim: _Claim, max_rows: int | None = None) -> 
     fields["unit_conversions"] = parsed.conversions()
     if report.count:
         fields["error_report"] = report.save_to(upload)
+    misfit = _target_misfit(upload, parsed)
     fields.update(
         rows_total=valid + invalid,
         rows_valid=valid,
@@ -484,12 +521,14 @@ def _validate(upload: Upload, *, claim: _Claim, max_rows: int | None = None) -> 
         period_start=start,
         period_end=end,
         preview=preview,
-        warnings=parsed.warnings() + _target_warnings(upload, parsed.layout.kind),
+        warnings=parsed.warnings(),
         options=options,
         column_mapping=mapping,
-        status=UploadStatus.VALIDATED if valid else UploadStatus.INVALID,
+        status=UploadStatus.VALIDATED if valid and not misfit else UploadStatus.INVALID,
     )
-    if not valid:
+    if misfit:
+        fields["error"] = misfit
+    elif not valid:
         fields["error"] = (
             "The file has a header but no data rows."
             if not invalid

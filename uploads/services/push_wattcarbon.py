@@ -137,7 +137,7 @@ class WattCarbonRun(PushRun):
             Bill.objects.filter(
                 meter_id=self.meter.pk,
                 start_date__gte=self.delivery.first_ts.date(),
-                start_date__lte=self.delivery.last_ts.date(),
+                end_date__lte=self.delivery.last_ts.date(),  # the span ends at the last bill's end
             )  # fmt: skip
             .order_by("start_date")
             .values_list("start_date", "end_date", "energy_kwh")

@@ -47,6 +47,7 @@ def create_batch(request: HttpRequest, org, form) -> HttpResponse | None:
             targets=data["targets"],
             sheet=data.get("sheet", ""),
             source_unit=data.get("source_unit", ""),
+            naive_times=data.get("naive_times") or None,
         )
     except IngestError as exc:
         form.add_error(None, str(exc))

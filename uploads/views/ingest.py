@@ -38,7 +38,8 @@ def upload_new(request: HttpRequest) -> HttpResponse:
         error = f"The file is larger than the limit of {limit}. Split it, or compress it with gzip."
         context = {"form": UploadForm(organization=org), "error": error}
         return render(request, "uploads/ingest/new.html", context, status=413)
-    form = UploadForm(request.POST or None, request.FILES or None, organization=org)
+    initial = {"meter": request.GET["meter"]} if request.GET.get("meter", "").isdigit() else {}
+    form = UploadForm(request.POST or None, request.FILES or None, organization=org, initial=initial)
     if request.method == "POST" and form.is_valid() and formats.is_batch(form):
         # Several files, or a zip: one upload per file, in one batch (uploads.views.formats).
         response = formats.create_batch(request, org, form)
@@ -54,6 +55,7 @@ def upload_new(request: HttpRequest) -> HttpResponse:
                 targets=form.cleaned_data["targets"],
                 sheet=form.cleaned_data.get("sheet", ""),
                 source_unit=form.cleaned_data.get("source_unit", ""),
+                naive_times=form.cleaned_data["naive_times"] or None,
             )
         except IngestError as exc:
             form.add_error(None, str(exc))
