@@ -72,6 +72,8 @@ class MeterBaseline:
     meter: Meter
     days_present: int
     missing_ranges: list[tuple[date, date]]
+    # Stored bills overlapping the baseline: a day inside a bill period is covered.
+    bills: int = 0
 
     @property
     def share(self) -> float:
@@ -116,9 +118,11 @@ def device_preflight(*, device: Device) -> Preflight | None:
 
     One aggregate query: distinct (meter, local day) pairs in the 365 days before the
     intervention date (or the commenced operation date), so at most 365 rows per meter
-    whatever the number of readings.
+    whatever the number of readings. Billing-metered data count too (CalTRACK's billing
+    methodology): a day inside a stored bill period, start included and end excluded (the
+    next period starts there), is covered. Bill dates are local dates already.
     """
-    from uploads.models import Reading
+    from uploads.models import Bill, Reading
 
     methodology = get_methodology(device.kind)
     if methodology is None or not methodology.meter_based:
@@ -146,10 +150,24 @@ def device_preflight(*, device: Device) -> Preflight | None:
     present: dict[int, set[date]] = {m.pk: set() for m in meters}
     for meter_id, day in rows:
         present[meter_id].add(day)
+    bill_counts: dict[int, int] = {m.pk: 0 for m in meters}
+    bills = Bill.objects.filter(meter__in=meters, start_date__lt=end, end_date__gt=start).values_list(
+        "meter_id", "start_date", "end_date"
+    )
+    for meter_id, first, last in bills:
+        bill_counts[meter_id] += 1
+        day = max(first, start)
+        while day < min(last, end):
+            present[meter_id].add(day)
+            day += timedelta(days=1)
     all_days = [start + timedelta(days=i) for i in range(BASELINE_DAYS)]
     preflight = Preflight(start=start, end=end, end_source=source)
     for meter in meters:
         days = present[meter.pk]
         missing = [d for d in all_days if d not in days]
-        preflight.meters.append(MeterBaseline(meter=meter, days_present=len(days), missing_ranges=_ranges(missing)))
+        preflight.meters.append(
+            MeterBaseline(
+                meter=meter, days_present=len(days), missing_ranges=_ranges(missing), bills=bill_counts[meter.pk]
+            )
+        )
     return preflight
