@@ -205,3 +205,69 @@ def meter_last_acknowledged(*, meter: Meter) -> list[Acknowledged]:
             )
         )
     return result
+
+
+# --- Bills: periods, drawn as bars from start to end ------------------------------------
+
+BILLS_SHOWN = 36
+BILL_CHART = {"width": 1000, "height": 220, "top": 10, "bottom": 24}
+
+
+@dataclass(frozen=True)
+class BillBar:
+    start_date: object
+    end_date: object
+    energy_kwh: float
+    days: int
+    per_day: float
+    # SVG geometry in the chart's own units (viewBox 0 0 width height).
+    x: float
+    y: float
+    width: float
+    height: float
+
+
+@dataclass(frozen=True)
+class BillChart:
+    bars: list[BillBar]
+    total: int  # bills stored for the meter
+    first: object = None
+    last: object = None
+    max_per_day: float = 0.0
+    ticks: tuple = ()
+
+
+def meter_bills(*, meter: Meter, limit: int = BILLS_SHOWN) -> BillChart:
+    """The meter's latest bills as bars spanning start to end, sized by energy per day so that
+    periods of different lengths compare (a bill's height is its average daily use)."""
+    from uploads.models import Bill
+
+    qs = Bill.objects.filter(meter=meter)
+    total = qs.count()
+    rows = list(qs.order_by("-start_date").values_list("start_date", "end_date", "energy_kwh")[:limit])[::-1]
+    if not rows:
+        return BillChart(bars=[], total=total)
+    first, last = rows[0][0], max(r[1] for r in rows)
+    span_days = max((last - first).days, 1)
+    per_day = [kwh / max((end - start).days, 1) for start, end, kwh in rows]
+    top = max(max(per_day), 0.0) or 1.0
+    w, h = BILL_CHART["width"], BILL_CHART["height"]
+    plot = h - BILL_CHART["top"] - BILL_CHART["bottom"]
+    base = BILL_CHART["top"] + plot
+    bars = []
+    for (start, end, kwh), daily in zip(rows, per_day, strict=True):
+        x = w * (start - first).days / span_days
+        width = w * (end - start).days / span_days
+        height = plot * max(daily, 0.0) / top
+        # A 1-unit gap between adjacent bars keeps each period visible.
+        bars.append(
+            BillBar(start, end, kwh, (end - start).days, daily, round(x, 2), round(base - height, 2),
+                    round(max(width - 1, 0.5), 2), round(height, 2))
+        )  # fmt: skip
+    years = sorted({r[0].year for r in rows} | {last.year})
+    ticks = tuple(
+        (round(w * (d - first).days / span_days, 2), str(d.year))
+        for d in (first.replace(year=y, month=1, day=1) for y in years)
+        if first <= d <= last
+    )
+    return BillChart(bars=bars, total=total, first=first, last=last, max_per_day=top, ticks=ticks)

@@ -1,8 +1,9 @@
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.core.exceptions import BadRequest
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date
@@ -14,6 +15,12 @@ from sites.models import Meter
 from uploads import selectors
 
 RECENT_DAYS = 7
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico whatever the page says: send them to the SVG icon.
+    Resolved per request: the static manifest may not exist when the URLs are imported."""
+    return HttpResponseRedirect(static("favicon.svg"))
 
 
 def _active_context(request: HttpRequest) -> dict:
@@ -102,6 +109,7 @@ def meter_data(request: HttpRequest, pk: int) -> HttpResponse:
         "acknowledged": dash.meter_last_acknowledged(meter=meter),
         "gaps": dash.meter_gaps(meter=meter, start=start, end=end),
         "interval_minutes": meter.interval_minutes,
+        "bills": dash.meter_bills(meter=meter),
     }
     template = "dashboard/_meter_data.html" if request.headers.get("HX-Request") else "dashboard/meter_data.html"
     return render(request, template, context)

@@ -4,11 +4,14 @@ from django.urls import include, path
 
 from accounts.views import LoginView
 from core.views import healthz
+from dashboard.views import favicon
 
 urlpatterns = [
     path("login/", LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", healthz, name="healthz"),
+    # Browsers ask for /favicon.ico whatever the page says.
+    path("favicon.ico", favicon, name="favicon"),
     path("admin/", admin.site.urls),
     path("", include("dashboard.urls")),
     path("", include("accounts.urls")),

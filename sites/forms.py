@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 
 from accounts.models import Organization
 from sites.methodologies import METHODOLOGIES, canonical_kind, clean_values, form_fields, kind_choices
-from sites.models import Device, Meter, MeterType, Site, SyncStatus
+from sites.models import Device, Meter, MeterType, NaiveTimes, ReadingKind, Site, SyncStatus
 from vendors.safety import VendorURLRefused, check_base_url
 
 COMMON_TIMEZONES = [
@@ -124,6 +124,15 @@ class MeterForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.organization = organization
         self.fields["site"].queryset = Site.objects.filter(organization=organization)
+        # Both have a default: a form (or a script) that leaves them out keeps it.
+        self.fields["reading_kind"].required = False
+        self.fields["naive_times"].required = False
+
+    def clean_reading_kind(self):
+        return self.cleaned_data.get("reading_kind") or self.instance.reading_kind or ReadingKind.INTERVAL
+
+    def clean_naive_times(self):
+        return self.cleaned_data.get("naive_times") or self.instance.naive_times or NaiveTimes.LOCAL
 
     def clean_wattics_stream_id(self):
         value = self.cleaned_data.get("wattics_stream_id", "")
@@ -220,7 +229,17 @@ class DeviceForm(forms.Form):
         self.instance = instance
         self.fields["kind"].choices = kind_choices()
         self.fields["site"].queryset = Site.objects.filter(organization=organization)
-        self.fields["meters"].queryset = Meter.objects.filter(organization=organization).select_related("site")
+        meters = Meter.objects.filter(organization=organization).select_related("site")
+        # Only the chosen site's meters are offered (the page's script follows the site select).
+        # A bound form keeps them all, so clean() can name a meter of another site.
+        site_id = initial.get("site") if data is None else None
+        if str(site_id or "").isdigit():
+            meters = meters.filter(site_id=site_id)
+        self.fields["meters"].queryset = meters
+        # For the page's script: each meter's site, to show only the chosen site's meters.
+        self.meter_sites = {
+            str(m.pk): str(m.site_id) for m in Meter.objects.filter(organization=organization).only("pk", "site_id")
+        }
         chosen = canonical_kind((data.get("kind") if data is not None else None) or initial.get("kind") or kind)
         self.kind = chosen if chosen in METHODOLOGIES else next(iter(METHODOLOGIES))
         self.fields["kind"].initial = self.kind

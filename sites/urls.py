@@ -16,6 +16,7 @@ urlpatterns = [
     path("meters/<int:pk>/edit/", views.meter_edit, name="meter_edit"),
     path("meters/<int:pk>/delete/", views.meter_delete, name="meter_delete"),
     path("meters/<int:pk>/sync/", views.meter_sync, name="meter_sync"),
+    path("meters/<int:pk>/sync/card/", views.meter_sync_card, name="meter_sync_card"),
     path("devices/", views.device_list, name="device_list"),
     path("devices/new/", views.device_create, name="device_create"),
     path("devices/kind-fields/", views.device_kind_fields, name="device_kind_fields"),
@@ -24,4 +25,5 @@ urlpatterns = [
     path("devices/<int:pk>/delete/", views.device_delete, name="device_delete"),
     path("devices/<int:pk>/sync/", views.device_sync, name="device_sync"),
     path("devices/<int:pk>/documents/", views.device_document_upload, name="device_document_upload"),
+    path("devices/<int:pk>/sync/card/", views.device_sync_card, name="device_sync_card"),
 ]

@@ -155,8 +155,35 @@ def meter_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "devices": meter.devices.all(),
         "exchanges": selectors.exchanges_for(meter=meter),
         "can_change": _can_change(request, meter),
+        "other_errors": dict(meter.wattcarbon_field_errors or {}),
     }
     return render(request, "sites/meter_detail.html", context)
+
+
+def _sync_card(request: HttpRequest, obj, *, what: str) -> HttpResponse:
+    """The WattCarbon card alone, polled by htmx while a sync is pending or running."""
+    errors = dict(obj.wattcarbon_field_errors or {})
+    if what == "device":
+        # The device page shows these beside their fields; the card lists only the others.
+        methodology = METHODOLOGIES.get(obj.kind)
+        shown = set(_COMMON_KEYS) | {spec.name for spec in (methodology.fields if methodology else ())}
+        errors = {key: message for key, message in errors.items() if key not in shown}
+    context = {
+        "obj": obj,
+        "sync_url": reverse(f"sites:{what}_sync", args=[obj.pk]),
+        "exchanges": selectors.exchanges_for(**{what: obj}),
+        "can_change": _can_change(request, obj),
+        "other_errors": errors,
+    }
+    return render(request, "sites/_sync_card.html", context)
+
+
+def meter_sync_card(request: HttpRequest, pk: int) -> HttpResponse:
+    return _sync_card(request, object_or_404(request, Meter.objects.select_related("site"), pk=pk), what="meter")
+
+
+def device_sync_card(request: HttpRequest, pk: int) -> HttpResponse:
+    return _sync_card(request, object_or_404(request, Device.objects.select_related("site"), pk=pk), what="device")
 
 
 def meter_create(request: HttpRequest) -> HttpResponse:
@@ -232,9 +259,10 @@ def device_detail(request: HttpRequest, pk: int) -> HttpResponse:
     kind_rows = []
     if methodology is not None:
         for spec in methodology.fields:
-            kind_rows.append(
-                {"spec": spec, "value": device.fields.get(spec.name), "error": vendor_errors.pop(spec.name, "")}
-            )
+            value = device.fields.get(spec.name)
+            # A choice shows its label ("Natural gas"), not the value sent to WattCarbon.
+            value = dict(spec.choices).get(value, value) if spec.choices else value
+            kind_rows.append({"spec": spec, "value": value, "error": vendor_errors.pop(spec.name, "")})
     context = {
         "device": device,
         "methodology": methodology,

@@ -64,7 +64,11 @@ def uploads_for_org(
     """The organization's uploads, filtered and ordered, with what a list row shows joined in."""
     f = filters or UploadFilters()
     qs = Upload.objects.filter(organization=organization).select_related("uploaded_by", "meter__site")
-    if f.status:
+    if f.status == UploadStatus.FAILED:
+        # "Failed" as people mean it: the upload failed, or one of its pushes did.
+        failed_push = Delivery.objects.filter(upload=OuterRef("pk"), status__in=ATTENTION_DELIVERY_STATUSES)
+        qs = qs.filter(Q(status=f.status) | Exists(failed_push))
+    elif f.status:
         qs = qs.filter(status=f.status)
     if f.target:
         # Chosen targets live in a JSON list; icontains on the quoted value works on
@@ -187,9 +191,20 @@ def attention_count(*, organization: Organization) -> int:
     return Delivery.objects.filter(organization=organization, status__in=ATTENTION_DELIVERY_STATUSES).count()
 
 
-def exchanges_for_delivery(*, delivery: Delivery) -> QuerySet[HttpExchange]:
-    """The HTTP exchanges a delivery logged, newest first (served by its own index)."""
-    return HttpExchange.objects.filter(delivery=delivery).order_by("-created_at", "-id")
+# The exchange log's status filter; errors come first, they are what people look for.
+EXCHANGE_FILTERS = (("errors", "Errors"), ("ok", "Successful"), ("", "All"))
+_EXCHANGE_OK = Q(status_code__gte=200, status_code__lt=300)
+
+
+def exchanges_for_delivery(*, delivery: Delivery, status: str = "") -> QuerySet[HttpExchange]:
+    """The HTTP exchanges a delivery logged, newest first (served by its own index);
+    `status` "errors" keeps the failed ones (no answer, or not 2xx), "ok" the others."""
+    qs = HttpExchange.objects.filter(delivery=delivery)
+    if status == "errors":
+        qs = qs.exclude(_EXCHANGE_OK)
+    elif status == "ok":
+        qs = qs.filter(_EXCHANGE_OK)
+    return qs.order_by("-created_at", "-id")
 
 
 @dataclass(frozen=True)

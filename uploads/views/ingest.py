@@ -113,7 +113,7 @@ def upload_confirm_view(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, str(exc))
         return redirect("uploads:review", pk=pk)
     if upload.status == UploadStatus.STORED:
-        messages.success(request, f"{upload.rows_stored} rows stored; the pushes are queued.")
+        messages.success(request, f"{upload.rows_stored:,} rows stored; the pushes are queued.")
         return redirect("uploads:detail", pk=pk)
     return redirect("uploads:review", pk=pk)
 

@@ -125,7 +125,16 @@ def delivery_exchanges(request: HttpRequest, pk: int, delivery_pk: int) -> HttpR
     """One page of a delivery's HTTP exchanges, as a partial for the detail page."""
     upload = _upload_or_404(request, pk)
     delivery = get_object_or_404(Delivery, upload=upload, pk=delivery_pk)
-    page = Paginator(selectors.exchanges_for_delivery(delivery=delivery), EXCHANGES_PER_PAGE).get_page(
+    status = request.GET.get("status", "")
+    status = status if status in dict(selectors.EXCHANGE_FILTERS) else ""
+    page = Paginator(selectors.exchanges_for_delivery(delivery=delivery, status=status), EXCHANGES_PER_PAGE).get_page(
         request.GET.get("page")
     )
-    return render(request, "uploads/status/_exchanges.html", {"upload": upload, "delivery": delivery, "page": page})
+    context = {
+        "upload": upload,
+        "delivery": delivery,
+        "page": page,
+        "status": status,
+        "exchange_filters": selectors.EXCHANGE_FILTERS,
+    }
+    return render(request, "uploads/status/_exchanges.html", context)
