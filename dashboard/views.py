@@ -1,6 +1,7 @@
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.core.exceptions import BadRequest
+from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.templatetags.static import static
@@ -17,6 +18,7 @@ from uploads import selectors
 RECENT_DAYS = 7
 
 
+@login_not_required
 def favicon(request: HttpRequest) -> HttpResponse:
     """Browsers ask for /favicon.ico whatever the page says: send them to the SVG icon.
     Resolved per request: the static manifest may not exist when the URLs are imported."""
