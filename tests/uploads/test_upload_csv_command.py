@@ -70,3 +70,14 @@ def test_it_refuses_bad_arguments(tmp_path, org, meter, viewer, args, message):
     with pytest.raises(CommandError, match=message):
         run(*args, str(path))
     assert Upload.objects.count() == 0
+
+
+def test_it_reads_naive_times_as_utc_when_told(tmp_path, org, owner, meter):
+    path = tmp_path / "r.csv"
+    path.write_text("timestamp,kwh\n2024-01-15 00:00,1\n")
+    run("--org", org.slug, "--meter", "Main", "--to", "wattics", "--naive-times", "utc", str(path))
+    run("--org", org.slug, "--meter", "Main", "--to", "wattics", str(path))
+    utc, local = Upload.objects.order_by("pk")
+    assert (utc.naive_times, local.naive_times) == ("utc", "local")
+    assert utc.preview[0]["ts"] == "2024-01-15T00:00:00+00:00"
+    assert local.preview[0]["ts"] == "2024-01-15T05:00:00+00:00"  # New York

@@ -41,6 +41,11 @@ class Command(BaseCommand):
         )
         parser.add_argument("--json", action="store_true", help="With --wait: print the final state as JSON.")
         parser.add_argument("--timeout", type=float, default=0, help="With --wait: give up after this many seconds.")
+        parser.add_argument(
+            "--naive-times",
+            choices=["local", "utc"],
+            help="What times without an offset are: the site's local time or UTC (default: the meter's choice).",
+        )
 
     def handle(self, *args, **opts):
         org = Organization.objects.filter(slug=opts["org"]).first()
@@ -56,7 +61,13 @@ class Command(BaseCommand):
             with path.open("rb") as f:
                 file = File(f, name=path.name)
                 upload = upload_create(
-                    organization=org, user=user, file=file, meter=meter, targets=targets, run_now=True
+                    organization=org,
+                    user=user,
+                    file=file,
+                    meter=meter,
+                    targets=targets,
+                    run_now=True,
+                    naive_times=opts.get("naive_times"),
                 )
         except IngestError as exc:
             raise CommandError(str(exc)) from exc
