@@ -170,3 +170,31 @@ def test_a_meter_sets_its_own_default_and_an_upload_may_override_it(org, owner, 
 def test_an_unknown_naive_times_value_is_refused(org, owner, meter):
     with pytest.raises(ValueError):
         _submit_naive(org, owner, meter, "martian")
+
+
+def test_a_file_with_a_meter_column_sent_to_bills_only_pairs_periods_per_meter(org, owner, gas_meter, ny_site):
+    other = factories.make_meter(ny_site, name="Gas 2", meter_type="gas", reading_kind="billing")
+    content = (
+        "meter,start,value\n"
+        "Gas,2024-01-01,100\nGas 2,2024-01-05,70\n"
+        "Gas,2024-02-01,90\nGas 2,2024-02-04,nan\n"
+        "Gas,2024-03-01,\n"
+    )
+    upload = submit(org, owner, content, targets=BILLS)
+    assert upload.status == UploadStatus.VALIDATED, upload.error
+    assert (upload.rows_valid, upload.rows_invalid) == (3, 0)
+    periods = sorted((r["meter"], r["start_date"], r["end_date"]) for r in upload.preview)
+    assert periods == [
+        (str(gas_meter), "2024-01-01", "2024-02-01"),
+        (str(gas_meter), "2024-02-01", "2024-03-01"),
+        (str(other), "2024-01-05", "2024-02-04"),
+    ]
+
+
+def test_a_period_that_ends_before_it_starts_is_a_row_error(org, owner, gas_meter):
+    content = "start,value\n2024-02-01,100\n2024-01-01,90\n2024-03-01,nan\n"
+    upload = submit(org, owner, content, meter=gas_meter, targets=BILLS)
+    with upload.error_report.open("rb") as f:
+        report = f.read().decode()
+    assert "which is not after its start" in report
+    assert [(r["start_date"], r["end_date"]) for r in upload.preview] == [("2024-01-01", "2024-03-01")]

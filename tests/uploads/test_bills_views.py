@@ -116,3 +116,11 @@ def test_there_is_a_favicon(client, owner_client):
     assert 'rel="icon"' in owner_client.get("/").content.decode()
     response = client.get("/favicon.ico")  # no session needed
     assert response.status_code == 302 and response["Location"].endswith(".svg")
+
+
+def test_a_file_that_does_not_fit_its_targets_is_stopped_with_a_way_forward(owner_client, gas):
+    content, _ = gas_billing_export()
+    data = {"file": SimpleUploadedFile("gas.csv", content.encode()), "meter": gas.pk, "targets": ["wattics"]}
+    review = owner_client.get(owner_client.post("/uploads/new/", data)["Location"]).content.decode()
+    assert "they go to WattCarbon bills only, never as intervals" in review
+    assert f"/uploads/new/?meter={gas.pk}" in review and "Push " not in review
