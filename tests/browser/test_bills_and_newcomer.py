@@ -181,3 +181,45 @@ def test_there_is_a_favicon(page, login, live_server):
     assert page.request.get(live_server.url + href).status == 200
     response = page.request.get(live_server.url + "/favicon.ico")
     assert response.status == 200 and "svg" in response.headers["content-type"]
+
+
+def test_a_billing_export_uploaded_through_the_form_is_reviewed_as_bills(page, login, screenshot, world, tmp_path):
+    from tests.uploads.bill_files import gas_billing_export
+
+    content, expected = gas_billing_export()
+    path = tmp_path / "gas-bills.csv"
+    path.write_text(content)
+    login(page, "owner")
+    page.goto("/uploads/new/")
+    boxes = {
+        v: page.locator(f"input[name=targets][value={v}]")
+        for v in ("wattcarbon_intervals", "wattcarbon_bills", "wattics")
+    }
+    # Choosing the billing meter ticks WattCarbon bills only; an interval meter ticks the others.
+    page.get_by_label("Meter", exact=True).select_option(label=str(world["gas"]))
+    assert [boxes[v].is_checked() for v in ("wattcarbon_intervals", "wattcarbon_bills", "wattics")] == [
+        False,
+        True,
+        False,
+    ]
+    page.get_by_label("Meter", exact=True).select_option(label=str(world["meter"]))
+    assert [boxes[v].is_checked() for v in ("wattcarbon_intervals", "wattcarbon_bills", "wattics")] == [
+        True,
+        False,
+        True,
+    ]
+    page.get_by_label("Meter", exact=True).select_option(label=str(world["gas"]))
+    page.get_by_label("Times without an offset are").select_option("utc")
+    page.get_by_label("CSV file").set_input_files(str(path))
+    screenshot(page, "upload-form-billing-meter")
+    page.get_by_role("button", name="Upload and check").click()
+    page.get_by_role("button", name="Push 25 valid rows").wait_for()
+    assert page.get_by_text(f"{expected[0][0]} → {expected[-1][1]}").is_visible()
+    assert page.get_by_text("billing period (local dates)").is_visible()
+    assert page.locator("#naive-times").inner_text().startswith("Times without an offset were read as UTC")
+    assert page.get_by_text("(UTC)").count() == 0
+    starts = page.locator("#preview-title + .table-wrap tbody tr td:nth-child(3)").all_inner_texts()
+    ends = page.locator("#preview-title + .table-wrap tbody tr td:nth-child(4)").all_inner_texts()
+    assert list(zip(starts, ends, strict=True)) == [(s.isoformat(), e.isoformat()) for s, e, _ in expected[:20]]
+    screenshot(page, "review-bills")
+    assert page.js_errors == []
