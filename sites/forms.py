@@ -115,8 +115,8 @@ class MeterForm(forms.ModelForm):
         help_texts = {
             "meter_type": "WattCarbon takes electricity and gas meters.",
             "wattics_base_url": "With this meter's own credentials only. Empty: the organization's.",
-            "reading_kind": "Billing periods go to WattCarbon as bills, never as intervals; the interval below is "
-            "then unused.",
+            "reading_kind": "Billing periods (monthly or irregular bills) go to WattCarbon as bills, never as "
+            "intervals; the interval is then unused.",
             "naive_times": "The default of this meter's uploads; each upload may say otherwise.",
         }
 

@@ -72,7 +72,7 @@ class ReadingKind(models.TextChoices):
     """What a meter's data is: interval readings, or bills (monthly or irregular billing periods)."""
 
     INTERVAL = "interval", "Interval readings"
-    BILLING = "billing", "Billing periods (monthly or irregular bills)"
+    BILLING = "billing", "Billing periods (bills)"
 
 
 class NaiveTimes(models.TextChoices):

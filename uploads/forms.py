@@ -88,7 +88,7 @@ class MappingForm(forms.Form):
                 initial=upload.column_mapping.get(name, ""),
             )
         self.fields["bill_end"] = forms.ChoiceField(
-            choices=[("", "A column (the bill end date above)"), ("next_start", "End = next row's start")],
+            choices=[("", "An end date column"), ("next_start", "End = next row's start")],
             required=False,
             label="Bills end at",
             initial="next_start" if upload.column_mapping.get(NEXT_START) == END_DATE else "",

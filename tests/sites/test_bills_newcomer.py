@@ -37,7 +37,7 @@ def test_it_creates_a_billing_meter_whose_naive_times_are_utc(owner_client, site
     meter = Meter.objects.get(name="Main")
     assert (meter.reading_kind, meter.naive_times) == ("billing", "utc")
     page = owner_client.get(reverse("sites:meter_detail", args=[meter.pk])).content.decode()
-    assert "Billing periods (monthly or irregular bills)" in page and "UTC" in page
+    assert "Billing periods (bills)" in page and "UTC" in page
     assert f"/uploads/new/?meter={meter.pk}" in page
 
 
