@@ -223,3 +223,45 @@ def test_a_billing_export_uploaded_through_the_form_is_reviewed_as_bills(page, l
     assert list(zip(starts, ends, strict=True)) == [(s.isoformat(), e.isoformat()) for s, e, _ in expected[:20]]
     screenshot(page, "review-bills")
     assert page.js_errors == []
+
+
+def test_messages_use_thousands_separators_and_the_exchange_log_shows_errors_first(
+    page, login, screenshot, world, settings, tmp_path
+):
+    from tests.uploads.ingest_support import hourly
+    from uploads.models import Delivery
+
+    settings.INGEST_INLINE_MAX_BYTES = 10 * 1024 * 1024  # checked and stored in the request
+    path = tmp_path / "main-hourly.csv"
+    path.write_text(hourly(1200))
+    login(page, "owner")
+    page.set_viewport_size(PHONE)
+    page.goto(f"/uploads/new/?meter={world['meter'].pk}")
+    page.get_by_label("CSV file").set_input_files(str(path))
+    page.get_by_role("button", name="Upload and check").click()
+    page.get_by_role("button", name="Push 1,200 valid rows").click()
+    page.get_by_text("1,200 rows stored; the pushes are queued.").wait_for()
+    screenshot(page, "stored-message-390")
+    # The review's warnings counted with separators too: hourly rows on a 15-minute meter.
+    page.goto(f"/uploads/{Delivery.objects.get(upload__original_name='main-hourly.csv', target='wattics').upload_id}/")
+    assert page.get_by_text(re.compile(r"1,199 gaps, 3,597 missing readings")).is_visible()
+    assert _fits(page), "the upload page scrolls sideways at 390 px"
+
+    delivery = Delivery.objects.get(upload__original_name="main-hourly.csv", target="wattics")
+    for i, code in enumerate([200, 200, 503, 200, 400, 200]):
+        factories.make_exchange(delivery, url=f"https://collector.example/unifiedjson/?n={i}", status_code=code)
+    page.set_viewport_size(DESKTOP)
+    page.reload()
+    page.locator(f"#exchanges-{delivery.pk} summary").click()
+    log = page.locator(f"#exchange-log-{delivery.pk}")
+    log.locator(".exchange-filter").wait_for()
+    filters = log.locator(".exchange-filter a").all_inner_texts()
+    assert filters == ["Errors", "Successful", "All"]
+    assert log.locator("tbody tr").count() == 6
+    log.get_by_role("link", name="Errors").click()
+    page.locator(f"#exchange-log-{delivery.pk} .exchange-filter a[aria-current]").get_by_text("Errors").wait_for()
+    rows = page.locator(f"#exchange-log-{delivery.pk} tbody tr")
+    assert rows.count() == 2
+    assert sorted(rows.locator("td.num .badge").all_inner_texts()) == ["400", "503"]
+    screenshot(page, "exchange-log-errors-1366")
+    assert page.js_errors == []

@@ -174,7 +174,7 @@ class ParsedFile:
                 {
                     "code": "dst_fold",
                     "count": n,
-                    "message": f"{n} rows fall in the repeated hour when clocks go back; the second occurrence "
+                    "message": f"{n:,} rows fall in the repeated hour when clocks go back; the second occurrence "
                     f"of each time was taken as the later one (first: {self.reader.first_fold}).",
                     "meter": "",
                 }

@@ -57,7 +57,7 @@ class SeriesChecks:
         s = self._get(row.meter)
         if s.latest is not None and row.ts == s.latest:
             stamp = row.ts.isoformat()
-            return RowError(row.line, "", stamp, f"Duplicate timestamp: same meter and time as line {s.latest_line}.")
+            return RowError(row.line, "", stamp, f"Duplicate timestamp: same meter and time as line {s.latest_line:,}.")
         s.count += 1
         if row.value < 0 and not row.meter.production:
             s.negatives += 1
@@ -81,7 +81,7 @@ class SeriesChecks:
     def _bill(self, row: BillRow) -> RowError | None:
         s = self._get(row.meter)
         if s.latest == row.start_date:
-            problem = f"Duplicate bill: same meter and start date as line {s.latest_line}."
+            problem = f"Duplicate bill: same meter and start date as line {s.latest_line:,}."
             return RowError(row.line, "", row.start_date.isoformat(), problem)
         s.count += 1
         if row.energy_kwh < 0 and not row.meter.production:
@@ -111,11 +111,11 @@ class SeriesChecks:
 
         for meter_id, s in self.series.items():
             m = s.label
-            add("out_of_order", s.out_of_order, f"{m}: {s.out_of_order} rows are earlier than a row above them.", m)
+            add("out_of_order", s.out_of_order, f"{m}: {s.out_of_order:,} rows are earlier than a row above them.", m)
             add(
                 "negative_values",
                 s.negatives,
-                f"{m}: {s.negatives} negative values on a consumption meter (net export or a sign error?).",
+                f"{m}: {s.negatives:,} negative values on a consumption meter (net export or a sign error?).",
                 m,
             )
             if s.gaps:
@@ -127,15 +127,15 @@ class SeriesChecks:
                     f"{interval_of.get(meter_id, 0)}-minute interval (first: {first}).",
                     m,
                 )
-            add("bill_overlaps", s.overlaps, f"{m}: {s.overlaps} bills start before the previous one ends.", m)
+            add("bill_overlaps", s.overlaps, f"{m}: {s.overlaps:,} bills start before the previous one ends.", m)
             add(
                 "bill_period_length",
                 s.odd_periods,
-                f"{m}: {s.odd_periods} bills cover fewer than {BILL_DAYS[0]} or more than {BILL_DAYS[1]} days.",
+                f"{m}: {s.odd_periods:,} bills cover fewer than {BILL_DAYS[0]} or more than {BILL_DAYS[1]} days.",
                 m,
             )
         return out
 
 
 def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" + ("" if n == 1 else "s")
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")

@@ -342,7 +342,7 @@ class _Report:
 
     def save_to(self, upload: Upload) -> str:
         if self.count > REPORT_MAX_ROWS:
-            self.writer.writerow(["", "", "", f"… and {self.count - REPORT_MAX_ROWS} more errors."])
+            self.writer.writerow(["", "", "", f"… and {self.count - REPORT_MAX_ROWS:,} more errors."])
         self.file.seek(0)
         data = self.file.read().encode("utf-8")
 
@@ -532,7 +532,7 @@ def _validate(upload: Upload, *, claim: _Claim, max_rows: int | None = None) -> 
         fields["error"] = (
             "The file has a header but no data rows."
             if not invalid
-            else f"No valid rows: all {invalid} rows have errors (see the error report)."
+            else f"No valid rows: all {invalid:,} rows have errors (see the error report)."
         )
     return fields
 
