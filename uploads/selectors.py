@@ -145,18 +145,31 @@ def delivery_summaries(*, upload_ids: list[int]) -> dict[int, list[TargetSummary
 
 
 def upload_status_counts(*, organization: Organization, since: datetime) -> list[tuple[str, str, int]]:
-    """(status, label, count) for every upload status, in the choices' order, since a moment."""
-    counts = dict(
+    """(status, label, count) for every upload status, in the choices' order, since a moment.
+
+    "Failed" counts as the uploads list's filter does: uploads that failed, and uploads one
+    of whose pushes failed (those are counted under their own status too)."""
+    failed_push = Delivery.objects.filter(upload=OuterRef("pk"), status__in=ATTENTION_DELIVERY_STATUSES)
+    counts: dict[str, int] = defaultdict(int)
+    for status, push_failed, n in (
         Upload.objects.filter(organization=organization, created_at__gte=since)
-        .values_list("status")
+        .annotate(push_failed=Exists(failed_push))
+        .values_list("status", "push_failed")
         .annotate(n=Count("id"))
         .order_by()
-    )
+    ):
+        counts[status] += n
+        if push_failed and status != UploadStatus.FAILED:
+            counts[UploadStatus.FAILED] += n
     # Short labels ("Validated", not "Validated: awaiting confirmation") fit a tile.
-    short = {UploadStatus.NEEDS_MAPPING: "Needs mapping"}
+    short = {UploadStatus.NEEDS_MAPPING: "Needs mapping", UploadStatus.FAILED: "Failed or push failed"}
     return [
         (value, short.get(value, label.split(":")[0]), counts.get(value, 0)) for value, label in UploadStatus.choices
     ]
+
+
+def upload_count(*, organization: Organization, since: datetime) -> int:
+    return Upload.objects.filter(organization=organization, created_at__gte=since).count()
 
 
 def deliveries_for_upload(*, upload: Upload) -> QuerySet[Delivery]:

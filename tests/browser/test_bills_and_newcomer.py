@@ -3,7 +3,7 @@ status, choice labels, the device form's meters, a favicon, and pages that fit t
 screen (1366 px desktop, 390 px phone). Screenshots at both widths."""
 
 import re
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from django.utils import timezone
@@ -103,10 +103,15 @@ def test_the_dashboard_fits_a_phone_and_names_uploads_and_deliveries(page, login
     )
     factories.make_delivery(upload, world["meter"], target="wattics", status="failed", total=2970,
                             last_error="503 Service Unavailable " * 8)  # fmt: skip
+    started = timezone.now() - timedelta(seconds=85)
+    factories.make_delivery(upload, world["meter"], target="wattcarbon_intervals", status="pushing", total=2970,
+                            sent=1710, acknowledged=1700, started_at=started)  # fmt: skip
     login(page, "owner")
     for name, viewport in (("1366", DESKTOP), ("390", PHONE)):
         page.set_viewport_size(viewport)
         page.goto("/")
+        page.locator("#active-title").wait_for()
+        assert page.locator("[role=progressbar]").count() == 1
         assert page.get_by_role("heading", name=re.compile("failed deliveries")).is_visible()
         assert page.get_by_text(re.compile(r"\d+ uploads? in total")).is_visible()
         screenshot(page, f"dashboard-{name}")

@@ -124,3 +124,15 @@ def test_a_file_that_does_not_fit_its_targets_is_stopped_with_a_way_forward(owne
     review = owner_client.get(owner_client.post("/uploads/new/", data)["Location"]).content.decode()
     assert "they go to WattCarbon bills only, never as intervals" in review
     assert f"/uploads/new/?meter={gas.pk}" in review and "Push " not in review
+
+
+def test_the_dashboards_failed_tile_counts_what_the_failed_filter_finds(owner_client, org, owner, elec):
+    factories.make_delivery(factories.make_upload(org, owner, meter=elec, status="stored"), elec, status="failed")
+    factories.make_delivery(factories.make_upload(org, owner, meter=elec, status="stored"), elec, status="delivered")
+    factories.make_upload(org, owner, meter=elec, status="failed")
+    response = owner_client.get("/")
+    counts = {value: n for value, _, n in response.context["status_counts"]}
+    assert (counts["stored"], counts["failed"]) == (2, 2)
+    assert response.context["recent_total"] == 3  # each upload once
+    listed = owner_client.get("/uploads/?status=failed").context["page"].paginator.count
+    assert listed == counts["failed"]
