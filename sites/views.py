@@ -171,6 +171,7 @@ def _sync_card(request: HttpRequest, obj, *, what: str) -> HttpResponse:
     context = {
         "obj": obj,
         "sync_url": reverse(f"sites:{what}_sync", args=[obj.pk]),
+        "card_url": reverse(f"sites:{what}_sync_card", args=[obj.pk]),
         "exchanges": selectors.exchanges_for(**{what: obj}),
         "can_change": _can_change(request, obj),
         "other_errors": errors,

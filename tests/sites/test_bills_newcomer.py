@@ -59,7 +59,7 @@ def test_the_sync_card_is_polled_while_pending_and_scoped_to_the_org(client, req
         return
     body = response.content.decode()
     assert response.status_code == 200 and 'hx-trigger="every 2s"' in body and "Pending" in body
-    assert (f'hx-get="{reverse("sites:meter_sync", args=[meter.pk])}card/"') in body
+    assert f'hx-get="{reverse("sites:meter_sync_card", args=[meter.pk])}"' in body
     assert ("Sync to WattCarbon</button>" in body) == (who != "viewer")
     assert device_response.status_code == 200 and 'hx-trigger="every 2s"' not in device_response.content.decode()
 
