@@ -140,7 +140,9 @@ def layout(header: list[str], mapping: dict[str, str], *, needs_meter: bool) -> 
     missing = []
     if START_DATE in roles or END_DATE in roles:
         kind = BILLS
-        missing += [ROLES[r] for r in (START_DATE, END_DATE, VALUE) if r not in roles]
+        missing += [ROLES[r] for r in (START_DATE, VALUE) if r not in roles]
+        if END_DATE not in roles:
+            missing.append("a bill end date column (or “End = next row's start”)")
     else:
         kind = READINGS
         if TS not in roles and not (DATE in roles and TIME in roles):
