@@ -87,6 +87,10 @@ def test_the_meter_pages_request_table_fits_its_card(page, login, screenshot, wo
     page.goto(f"/meters/{world['gas'].pk}/")
     table = page.locator("#sync-card table")
     table.wait_for()
+    # Measured once the page is complete: the data panel (loaded by htmx) is in place.
+    page.locator("svg.bill-bars").wait_for()
+    # The meter card and the WattCarbon card share the row, nothing else.
+    assert page.locator("#sync-card").evaluate("(c) => c.parentElement.children.length") == 2
     card = page.locator("#sync-card").bounding_box()
     box = table.bounding_box()
     assert box["x"] + box["width"] <= card["x"] + card["width"], "the request table overflows its card"
