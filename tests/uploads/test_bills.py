@@ -169,7 +169,9 @@ def test_a_meter_sets_its_own_default_and_an_upload_may_override_it(org, owner, 
 
 
 def test_an_unknown_naive_times_value_is_refused(org, owner, meter):
-    with pytest.raises(ValueError):
+    from uploads.services.ingest import IngestError
+
+    with pytest.raises(IngestError, match="say 'local'"):
         _submit_naive(org, owner, meter, "martian")
 
 

@@ -238,6 +238,8 @@ def upload_create(
     or "utc"; None takes the meter's default (local without a meter)."""
     if meter is not None and meter.organization_id != organization.pk:
         raise IngestError("That meter belongs to another organization.")
+    if naive_times and naive_times not in NaiveTimes.values:
+        raise IngestError(f"naive_times is {naive_times!r}: say 'local' (the site's time) or 'utc'.")
     if file.size > settings.UPLOAD_MAX_BYTES:
         raise IngestError(f"The file is larger than the limit of {settings.UPLOAD_MAX_BYTES // (1024 * 1024)} MB.")
     quota, used = organization_quota_bytes(organization), organization_storage_used(organization)
@@ -262,7 +264,7 @@ def upload_create(
         batch=batch,
         sheet=sheet[:100],
         source_unit=source_unit[:16],
-        naive_times=NaiveTimes(naive_times or (meter.naive_times if meter is not None else NaiveTimes.LOCAL)).value,
+        naive_times=naive_times or (meter.naive_times if meter is not None else NaiveTimes.LOCAL),
     )
     upload.file.save(name, file, save=False)
     upload.save()
