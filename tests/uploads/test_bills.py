@@ -201,3 +201,10 @@ def test_a_period_that_ends_before_it_starts_is_a_row_error(org, owner, gas_mete
         report = f.read().decode()
     assert "which is not after its start" in report
     assert [(r["start_date"], r["end_date"]) for r in upload.preview] == [("2024-01-01", "2024-03-01")]
+
+
+def test_month_totals_sent_to_bills_alone_are_read_as_bills_even_on_an_interval_meter(org, owner, meter):
+    content, expected = gas_billing_export()
+    upload = submit(org, owner, content, meter=meter, targets=BILLS)
+    assert upload.status == UploadStatus.VALIDATED, upload.error
+    assert upload.options["bill_end"] == "next_start" and upload.rows_valid == len(expected)

@@ -400,8 +400,9 @@ def _target_misfit(upload: Upload, parsed: ParsedFile) -> str:
     if monthly and interval_targets:
         return (
             f"These readings are a month or more apart ({', '.join(monthly)}): month totals, which are never sent "
-            f"as intervals or packets. Map the columns as bills (“end = next row's start” when each period ends "
-            f"where the next begins), then {again.lower()} WattCarbon bills as the only target."
+            f"as intervals or packets. {again} WattCarbon bills as the only target (or set the meter's data to "
+            "billing periods): a start and a value per row are then read as bills, each ending at the next row's "
+            "start."
         )
     if Target.WATTCARBON_BILLS in upload.targets:
         return (
