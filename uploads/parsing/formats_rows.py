@@ -55,7 +55,9 @@ class RowAdjuster:
     def _cell(cells: list[str], index: int | None) -> str:
         return cells[index] if index is not None and index < len(cells) else ""
 
-    def adjust(self, row: ReadingRow | BillRow | BillStart, line: int, cells: list[str]) -> ReadingRow | BillRow | BillStart | RowError:
+    def adjust(
+        self, row: ReadingRow | BillRow | BillStart, line: int, cells: list[str]
+    ) -> ReadingRow | BillRow | BillStart | RowError:
         meter = row.meter
         unit_text = self._cell(cells, self.unit_index)
         # Bills are energy in kWh whatever the meter reads in (WattCarbon takes energy_kwh).
