@@ -208,3 +208,29 @@ def test_month_totals_sent_to_bills_alone_are_read_as_bills_even_on_an_interval_
     upload = submit(org, owner, content, meter=meter, targets=BILLS)
     assert upload.status == UploadStatus.VALIDATED, upload.error
     assert upload.options["bill_end"] == "next_start" and upload.rows_valid == len(expected)
+
+
+def test_start_value_bills_in_therms_are_converted_to_kwh(org, owner, gas_meter, no_deliveries):
+    # A unit column, as utility exports have: each bill's energy becomes kWh (1 therm = 100,000 Btu).
+    content = "start,value,unit\n2024-01-04,100,therm\n2024-02-03,50,therms\n2024-03-05,nan,therm\n"
+    upload = submit(org, owner, content, meter=gas_meter, targets=BILLS)
+    assert upload.status == UploadStatus.VALIDATED and (upload.rows_valid, upload.rows_invalid) == (2, 0)
+    upload_confirm(upload=upload, user=owner, run_now=True)
+    stored = list(Bill.objects.order_by("start_date").values_list("start_date", "end_date", "energy_kwh"))
+    btu_per_therm, kwh_per_btu = 100_000, 1 / 3412.14163
+    assert [(s.isoformat(), e.isoformat()) for s, e, _ in stored] == [
+        ("2024-01-04", "2024-02-03"),
+        ("2024-02-03", "2024-03-05"),
+    ]
+    assert [kwh for _, _, kwh in stored] == pytest.approx(
+        [100 * btu_per_therm * kwh_per_btu, 50 * btu_per_therm * kwh_per_btu], rel=1e-5
+    )
+
+
+def test_a_bad_unit_on_a_start_value_row_still_ends_the_period_before_it(org, owner, gas_meter):
+    content = "start,value,unit\n2024-01-04,100,kWh\n2024-02-03,50,furlongs\n2024-03-05,nan,kWh\n"
+    upload = submit(org, owner, content, meter=gas_meter, targets=BILLS)
+    assert (upload.rows_valid, upload.rows_invalid) == (1, 1)
+    assert [(r["start_date"], r["end_date"], r["value"]) for r in upload.preview] == [
+        ("2024-01-04", "2024-02-03", 100.0)
+    ]
