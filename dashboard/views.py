@@ -1,7 +1,7 @@
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.core.exceptions import BadRequest
 from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import BadRequest
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.templatetags.static import static
