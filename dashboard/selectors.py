@@ -15,9 +15,14 @@ from django.db.models import Max, Min
 from django.utils import timezone
 
 from sites.models import Meter
-from uploads.models import Delivery, DeliveryStatus, Reading, Target
+from uploads.models import Delivery, DeliveryStatus, Reading, ReadingRollup, RollupGranularity, Target
 
 MAX_POINTS = 2000
+# The chart reads raw readings while a range holds at most this many meter intervals, then
+# hourly roll-ups while it holds at most this many hours, then daily ones: a range of any
+# length reads at most about this many rows (3 years of daily roll-ups are ~1,100).
+SOURCE_ROWS_MAX = 10_000
+RAW = "raw"
 GAP_LIMIT = 20
 DEFAULT_RANGE_DAYS = 30
 # A chart range longer than this is cut: the aggregation stays bounded.
@@ -85,22 +90,58 @@ class Series:
     low: list[float]
     high: list[float]
     readings: int
+    source: str = RAW  # what was read: RAW readings, or RollupGranularity.HOUR/DAY roll-ups
+
+
+def series_source(*, start: datetime, end: datetime, interval_minutes: int) -> str:
+    """RAW readings for short ranges, hourly roll-ups for longer ones, daily beyond."""
+    seconds = (end - start).total_seconds()
+    if seconds / (max(interval_minutes, 1) * 60) <= SOURCE_ROWS_MAX:
+        return RAW
+    if seconds / 3600 <= SOURCE_ROWS_MAX:
+        return RollupGranularity.HOUR
+    return RollupGranularity.DAY
+
+
+def _floor_to(value: datetime, granularity: str) -> datetime:
+    value = value.astimezone(UTC)
+    if granularity == RollupGranularity.HOUR:
+        return value.replace(minute=0, second=0, microsecond=0)
+    return value.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def meter_series(*, meter: Meter, start: datetime, end: datetime, max_points: int = MAX_POINTS) -> Series:
-    """Readings of [start, end) averaged into at most max_points buckets, with min and max."""
-    bucket = bucket_seconds_for(start=start, end=end, interval_minutes=meter.interval_minutes, max_points=max_points)
-    table = Reading._meta.db_table
+    """Readings of [start, end) averaged into at most max_points buckets, with min and max.
+
+    One query, on raw readings or on roll-ups (series_source) so that it reads at most about
+    SOURCE_ROWS_MAX rows. From roll-ups the range is widened to whole hours or days, and
+    buckets are whole multiples of the roll-up's granularity."""
+    source = series_source(start=start, end=end, interval_minutes=meter.interval_minutes)
+    if source == RAW:
+        bucket = bucket_seconds_for(
+            start=start, end=end, interval_minutes=meter.interval_minutes, max_points=max_points
+        )
+        table, column = Reading._meta.db_table, "ts"
+        columns = "AVG(value), MIN(value), MAX(value), COUNT(*)"
+        where = "meter_id = %s AND ts >= %s AND ts < %s"
+        extra = []
+    else:
+        start = _floor_to(start, source)
+        minutes = 60 if source == RollupGranularity.HOUR else 1440
+        bucket = bucket_seconds_for(start=start, end=end, interval_minutes=minutes, max_points=max_points)
+        table, column = ReadingRollup._meta.db_table, "bucket"
+        columns = "SUM(total) / SUM(count), MIN(low), MAX(high), SUM(count)"
+        where = "meter_id = %s AND bucket >= %s AND bucket < %s AND granularity = %s"
+        extra = [str(source)]
     origin = start.timestamp()
     sql = f"""
-        SELECT FLOOR(({_epoch_sql("ts")} - %s) / %s) AS b,
-               AVG(value), MIN(value), MAX(value), COUNT(*)
+        SELECT FLOOR(({_epoch_sql(column)} - %s) / %s) AS b, {columns}
         FROM {table}
-        WHERE meter_id = %s AND ts >= %s AND ts < %s
+        WHERE {where}
         GROUP BY b ORDER BY b
-    """  # noqa: S608 - only our table name and a fixed expression are interpolated
+    """  # noqa: S608 - only our table names and fixed expressions are interpolated
     with connection.cursor() as cursor:
-        cursor.execute(sql, [origin, bucket, meter.pk, _param(start), _param(end)])
+        cursor.execute(sql, [origin, bucket, meter.pk, _param(start), _param(end), *extra])
         rows = cursor.fetchall()
     labels, avg, low, high = [], [], [], []
     count = 0
@@ -111,7 +152,7 @@ def meter_series(*, meter: Meter, start: datetime, end: datetime, max_points: in
         low.append(round(float(lo), 4))
         high.append(round(float(hi), 4))
         count += n
-    return Series(bucket_seconds=bucket, labels=labels, avg=avg, low=low, high=high, readings=count)
+    return Series(bucket_seconds=bucket, labels=labels, avg=avg, low=low, high=high, readings=count, source=str(source))
 
 
 @dataclass(frozen=True)

@@ -142,7 +142,12 @@ def make_readings(meter: Meter, start, count: int, interval_minutes: int | None 
     skip = set(skip)
     value = value or (lambda i: round(2 + math.sin(i / 16), 4))
     rows = [Reading(meter=meter, ts=start + i * step, value=value(i)) for i in range(count) if i not in skip]
-    return Reading.objects.bulk_create(rows, batch_size=5000)
+    created = Reading.objects.bulk_create(rows, batch_size=5000)
+    if created:  # as the ingest does: the meter's roll-ups follow its stored readings
+        from uploads.services import rollups
+
+        rollups.rollups_refresh(ranges=rollups.day_ranges(spans=[(meter.pk, created[0].ts, created[-1].ts)]))
+    return created
 
 
 def make_stored_upload(meter: Meter, start, count: int, *, targets=("wattics",), value=None, user=None, **kwargs):

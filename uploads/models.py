@@ -129,6 +129,34 @@ class Reading(models.Model):
         indexes = [models.Index(fields=["upload", "meter", "ts"], name="reading_upload_meter_ts")]
 
 
+class RollupGranularity(models.TextChoices):
+    HOUR = "hour", "Hour"
+    DAY = "day", "Day"
+
+
+class ReadingRollup(models.Model):
+    """Sum, count, min and max of one meter's readings over one UTC hour or day, so a chart of
+    a long range reads a few thousand rows instead of millions. Recomputed from Reading for
+    the touched buckets whenever readings are stored or deleted (uploads.services.rollups)."""
+
+    # No index of its own: the unique (meter, granularity, bucket) index serves every lookup.
+    meter = models.ForeignKey(Meter, on_delete=models.CASCADE, related_name="rollups", db_index=False)
+    granularity = models.CharField(max_length=4, choices=RollupGranularity.choices)
+    bucket = models.DateTimeField(help_text="Start of the hour or day, UTC.")
+    count = models.IntegerField()
+    total = models.FloatField(help_text="Sum of the readings' values.")
+    low = models.FloatField()
+    high = models.FloatField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["meter", "granularity", "bucket"], name="rollup_unique_meter_gran_bucket"),
+            models.CheckConstraint(
+                condition=models.Q(granularity__in=RollupGranularity.values), name="rollup_granularity_valid"
+            ),
+        ]
+
+
 class Bill(models.Model):
     meter = models.ForeignKey(Meter, on_delete=models.CASCADE, related_name="bills")
     start_date = models.DateField()

@@ -26,6 +26,7 @@ from django.db import connection, transaction
 
 from uploads.models import Bill, Reading
 from uploads.parsing import BillRow, ReadingRow
+from uploads.services import rollups
 
 BATCH_ROWS = 5000
 COPY_BATCH_ROWS = 50_000
@@ -58,10 +59,21 @@ def readings_upsert(
                 _readings_copy(batch, upload_id)
             else:
                 _readings_bulk_create(batch, upload_id)
+            # In the batch's transaction: the roll-ups never disagree with committed readings.
+            rollups.rollups_refresh(ranges=_touched_days(batch))
         written += len(batch)
         if progress:
             progress(written)
     return written
+
+
+def _touched_days(batch: list[ReadingRow]) -> list[tuple[int, object, object]]:
+    """Per meter of a batch sorted by (meter, ts): its whole UTC days from first to last reading."""
+    spans: dict[int, list] = {}
+    for r in batch:
+        span = spans.setdefault(r.meter.id, [r.ts, r.ts])
+        span[1] = r.ts
+    return rollups.day_ranges(spans=[(m, first, last) for m, (first, last) in spans.items()])
 
 
 def _readings_bulk_create(batch: list[ReadingRow], upload_id: int) -> None:
