@@ -62,7 +62,8 @@ def generate(uploads: int, readings_per_meter: int, exchanges_per_delivery: int)
             """
             INSERT INTO uploads_upload (organization_id, uploaded_by_id, meter_id, file, original_name, size_bytes,
                 sha256, status, targets, column_mapping, options, rows_total, rows_valid, rows_invalid, rows_stored,
-                period_start, period_end, preview, warnings, error_report, error, created_at, validated_at, stored_at)
+                period_start, period_end, preview, warnings, error_report, error, created_at, validated_at, stored_at,
+                sheet, source_unit, unit_conversions, naive_times)
             SELECT %(org)s, %(user)s, %(m0)s + g %% %(meters)s, 'uploads/bench/readings-' || g || '.csv',
                 'readings-' || g || '.csv', 25000, md5(g::text) || md5(g::text),
                 CASE WHEN g %% 97 = 0 THEN 'invalid' WHEN g %% 89 = 0 THEN 'validated' ELSE 'stored' END,
@@ -71,7 +72,7 @@ def generate(uploads: int, readings_per_meter: int, exchanges_per_delivery: int)
                 %(start)s + ((g / %(meters)s) * %(per)s) * interval '15 minutes',
                 %(start)s + ((g / %(meters)s + 1) * %(per)s - 1) * interval '15 minutes',
                 %(preview)s::jsonb, '[]', '', '',
-                now() - (%(uploads)s - g) * interval '50 minutes', now(), now()
+                now() - (%(uploads)s - g) * interval '50 minutes', now(), now(), '', '', '[]', 'utc'
             FROM generate_series(0, %(uploads)s - 1) g ORDER BY g
             """,
             {
@@ -91,7 +92,7 @@ def generate(uploads: int, readings_per_meter: int, exchanges_per_delivery: int)
             """
             INSERT INTO uploads_delivery (organization_id, upload_id, meter_id, target, status, total, sent,
                 acknowledged, rejected, attempts, last_error, first_ts, last_ts, cursor_ts, started_at, finished_at,
-                heartbeat_at, created_at, updated_at)
+                heartbeat_at, created_at, updated_at, already_at_vendor, not_sendable, note, rows_digest)
             SELECT u.organization_id, u.id, u.meter_id, 'wattics', s.status, u.rows_valid,
                 CASE s.status WHEN 'pushing' THEN u.rows_valid / 2 WHEN 'queued' THEN 0 ELSE u.rows_valid END,
                 CASE s.status WHEN 'delivered' THEN u.rows_valid WHEN 'partially_failed' THEN u.rows_valid - 3
@@ -101,7 +102,7 @@ def generate(uploads: int, readings_per_meter: int, exchanges_per_delivery: int)
                 u.period_start, u.period_end,
                 CASE s.status WHEN 'delivered' THEN u.period_end END,
                 u.created_at, u.created_at + interval '2 minutes', u.created_at + interval '2 minutes',
-                u.created_at, u.created_at + interval '2 minutes'
+                u.created_at, u.created_at + interval '2 minutes', 0, 0, '', ''
             FROM uploads_upload u
             CROSS JOIN LATERAL (SELECT CASE
                 WHEN u.id >= %(last)s - 3 THEN 'pushing' WHEN u.id >= %(last)s - 8 THEN 'queued'
