@@ -162,7 +162,7 @@ def test_the_built_image_serves_login_and_every_page_in_production_mode(producti
     assert "Set-Cookie" in login.headers and "Secure" in login.headers["Set-Cookie"]
     # The page's scripts and styles are the hashed names, and whitenoise serves them.
     assets = re.findall(r'(?:src|href)="(/static/[^"]+)"', login.text)
-    assert assets and all(re.search(r"\.[0-9a-f]{12}\.(js|css)$", a) for a in assets), assets
+    assert assets and all(re.search(r"\.[0-9a-f]{12}\.(js|css|svg|png|ico)$", a) for a in assets), assets
     for asset in assets:
         assert browser.request("GET", asset).status_code == 200, asset
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login.text).group(1)
