@@ -2,13 +2,14 @@
 
 import gzip
 import io
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from uploads.parsing import FileProblem, MappingNeeded, MeterInfo, ParsedFile, ReadingRow, RowError
 from uploads.parsing.columns import detect
+from uploads.parsing.values import CellError, parse_date
 
 NY = MeterInfo(1, "Site / Main", ZoneInfo("America/New_York"), 60, False)
 SOLAR = MeterInfo(2, "Site / Solar", ZoneInfo("UTC"), 15, True)
@@ -101,6 +102,30 @@ def test_it_reads_semicolons_with_decimal_commas():
     parsed, rows, errors = parse("ts;value\n2024-01-01T00:00Z;1,5\n2024-01-01T01:00Z;2\n")
     assert errors == [] and [r.value for r in rows] == [1.5, 2.0]
     assert parsed.options["delimiter"] == "semicolon" and parsed.options["decimal_comma"] is True
+
+
+def test_it_reads_a_european_export_with_dotted_day_first_dates():
+    # Semicolons, decimal commas and 31.01.2024-style dates come together in operators' exports.
+    _, rows, errors = parse(
+        "Datum;Zeit;Verbrauch (kWh)\n31.01.2024;23:45;2,5\n1.2.2024;00:00;0,25\n",
+        mapping={"Datum": "date", "Zeit": "time", "Verbrauch (kWh)": "value"},
+    )
+    assert errors == []
+    assert [(r.ts, r.value) for r in rows] == [(utc(2024, 2, 1, 4, 45), 2.5), (utc(2024, 2, 1, 5, 0), 0.25)]
+    _, rows, errors = parse("ts;value\n31.01.2024 23:45;1\n")
+    assert errors == [] and rows[0].ts == utc(2024, 2, 1, 4, 45)
+
+
+def test_it_still_refuses_ambiguous_and_impossible_dotted_dates():
+    _, rows, errors = parse("ts;value\n01.02.24 10:00;1\n31.02.2024 10:00;1\n2024.01.02 10:00;1\n")
+    assert rows == [] and len(errors) == 3
+    assert all("is not a date and time" in e.problem for e in errors)
+
+
+def test_bill_dates_may_be_dotted_day_first():
+    assert parse_date("31.01.2024") == date(2024, 1, 31)
+    with pytest.raises(CellError, match="DD.MM.YYYY"):
+        parse_date("31.02.2024")
 
 
 def test_it_reads_tabs_bom_and_crlf():

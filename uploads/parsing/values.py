@@ -12,6 +12,20 @@ FUTURE_TOLERANCE = timedelta(days=1)
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _NOT_FINITE = {"nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
 _SLASHED_ISO = re.compile(r"(\d{4})/(\d{2})/(\d{2})")
+# 31.01.2024: dotted dates with a four-digit year are day-first wherever they are written
+# (European meter and billing exports, the ones with semicolons and decimal commas).
+_DOTTED_DMY = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})(?=$|[ T])")
+
+
+def _iso_date_prefix(s: str) -> str:
+    """2024/01/31 and 31.01.2024 (with or without a time after them) rewritten as 2024-01-31."""
+    if "/" in s:  # the regexes only rewrite a leading date; skip them for the common case
+        return _SLASHED_ISO.sub(r"\1-\2-\3", s, count=1)
+    if "." in s[:10]:
+        m = _DOTTED_DMY.match(s)
+        if m:
+            return f"{m[3]}-{int(m[2]):02d}-{int(m[1]):02d}{s[m.end() :]}"
+    return s
 
 
 class CellError(ValueError):
@@ -46,12 +60,12 @@ def parse_naive_or_aware(text: str) -> datetime:
     s = text.strip()
     if not s:
         raise CellError("is empty")
-    if "/" in s:  # the regex only rewrites 2024/01/31; skip it for the common case
-        s = _SLASHED_ISO.sub(r"\1-\2-\3", s, count=1)
     try:
-        return datetime.fromisoformat(s)
+        return datetime.fromisoformat(_iso_date_prefix(s))
     except ValueError:
-        raise CellError("is not a date and time (expected ISO 8601, e.g. 2024-01-31T13:45:00+00:00)") from None
+        raise CellError(
+            "is not a date and time (expected ISO 8601, e.g. 2024-01-31T13:45:00+00:00, or 31.01.2024 13:45)"
+        ) from None
 
 
 def parse_date(text: str) -> date:
@@ -59,13 +73,13 @@ def parse_date(text: str) -> date:
     if not s:
         raise CellError("is empty")
     try:
-        return date.fromisoformat(_SLASHED_ISO.sub(r"\1-\2-\3", s, count=1))
+        return date.fromisoformat(_iso_date_prefix(s))
     except ValueError:
         pass
     try:
-        return datetime.fromisoformat(s).date()
+        return datetime.fromisoformat(_iso_date_prefix(s)).date()
     except ValueError:
-        raise CellError("is not a date (expected YYYY-MM-DD)") from None
+        raise CellError("is not a date (expected YYYY-MM-DD or DD.MM.YYYY)") from None
 
 
 def _wall(dt: datetime) -> datetime:
