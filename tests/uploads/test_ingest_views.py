@@ -83,6 +83,20 @@ def test_it_shows_the_review_to_members_only(client, request, validated, who, st
         assert (b"Push 3 valid rows" in response.content) == (who != "viewer")
 
 
+def test_the_review_warns_that_a_meter_not_synced_to_wattcarbon_would_fail_its_push(owner_client, org, owner, meter):
+    upload = submit(org, owner, hourly(2), meter=meter, targets=[Target.WATTICS, Target.WATTCARBON_INTERVALS])
+    page = owner_client.get(f"/uploads/{upload.pk}/review/")
+    assert b'id="unsynced-meter"' in page.content and b"is not synced to WattCarbon yet" in page.content
+    assert f'href="/meters/{meter.pk}/"'.encode() in page.content
+    meter.wattcarbon_id = "1001"
+    meter.save(update_fields=["wattcarbon_id"])
+    assert b'id="unsynced-meter"' not in owner_client.get(f"/uploads/{upload.pk}/review/").content
+    wattics_only = submit(org, owner, hourly(2), meter=meter, targets=[Target.WATTICS])
+    meter.wattcarbon_id = ""
+    meter.save(update_fields=["wattcarbon_id"])
+    assert b'id="unsynced-meter"' not in owner_client.get(f"/uploads/{wattics_only.pk}/review/").content
+
+
 def test_it_polls_while_the_file_is_parsed_then_reloads(owner_client, validated):
     Upload.objects.filter(pk=validated.pk).update(status=UploadStatus.PARSING)
     page = owner_client.get(f"/uploads/{validated.pk}/review/")

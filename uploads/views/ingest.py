@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 from accounts.models import Role
 from accounts.permissions import current_org_or_404, membership_for, object_or_404
 from uploads.forms import MappingForm, UploadForm
-from uploads.models import Upload, UploadStatus
+from uploads.models import Target, Upload, UploadStatus
 from uploads.services.ingest import IngestError, upload_cancel, upload_confirm, upload_create, upload_set_mapping
 from uploads.views import formats
 
@@ -87,8 +87,18 @@ def upload_review(request: HttpRequest, pk: int) -> HttpResponse:
         "can_act": can_act,
         "errors": _error_sample(upload),
         "electrical": any(row.get("extra") for row in upload.preview),
+        "unsynced_meter": _unsynced_wattcarbon_meter(upload),
     }
     return render(request, "uploads/ingest/review.html", context)
+
+
+def _unsynced_wattcarbon_meter(upload: Upload):
+    """The upload's meter when it goes to WattCarbon but has no WattCarbon id yet: that push would fail."""
+    wattcarbon = {Target.WATTCARBON_INTERVALS, Target.WATTCARBON_BILLS}
+    meter = upload.meter
+    if meter is None or meter.wattcarbon_id or not wattcarbon.intersection(upload.targets):
+        return None
+    return meter
 
 
 def upload_review_status(request: HttpRequest, pk: int) -> HttpResponse:
