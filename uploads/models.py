@@ -233,6 +233,10 @@ class Delivery(models.Model):
             models.CheckConstraint(condition=models.Q(target__in=Target.values), name="delivery_target_valid"),
         ]
 
+    def __str__(self) -> str:
+        # The audit trail and the admin name a delivery by this (not "Delivery object (1)").
+        return f"{self.get_target_display()} → {self.meter}"
+
     @property
     def done(self) -> int:
         """Rows handled: acknowledged, rejected, already at the vendor or not sendable."""

@@ -119,6 +119,7 @@ def test_it_records_retry_cancel_and_repush_by_whom(owner_client, org, owner):
     assert [(e.action, e.actor_id) for e in trail] == [("retry", owner.pk), ("cancel", owner.pk), ("repush", owner.pk)]
     assert trail[0].changes == {"status": ["failed", "queued"]}
     assert trail[1].changes == {"status": ["queued", "cancelled"]}
+    assert trail[0].object_label == f"{delivery.get_target_display()} → {meter.site.name} / {meter.name}"
 
 
 def test_a_refused_action_records_nothing(owner_client, org):
