@@ -6,6 +6,7 @@ import qrcode.image.svg
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
@@ -59,6 +60,9 @@ def setup(request: HttpRequest) -> HttpResponse:
         "secret": b32encode(device.bin_key).decode(),
         "uri": device.config_url,
         "next": _next_url(request),
+        # Sent here on the way to the Django admin only: say so, and that the portal works without it.
+        "admin_only": _next_url(request).startswith(reverse("admin:index"))
+        and not selectors.two_factor_state(user=request.user)[1],
     }
     return render(request, "mfa/setup.html", context)
 

@@ -170,6 +170,8 @@ def test_an_owner_sets_the_rule_and_owners_without_a_device_are_sent_to_setup(cl
     response = client.get("/sites/")
     assert response.status_code == 302 and response["Location"].startswith(reverse("mfa:setup"))
     assert client.get(reverse("mfa:setup")).status_code == 200
+    # Required by the organization: no "the portal works without it" even on the way to the admin.
+    assert 'id="admin-needs-two-factor"' not in client.get(reverse("mfa:setup") + "?next=/admin/").content.decode()
     enrol(client)
     assert client.get("/sites/").status_code == 200
     # The rule is for owners: a viewer without a device goes on.
@@ -199,6 +201,10 @@ def test_the_admin_goes_through_two_factor_login(client, org):
     assert response.status_code == 302
     response = client.get("/admin/")
     assert response.status_code == 302 and response["Location"].startswith(reverse("mfa:setup"))
+    # The set-up page says why (the admin only), and that the portal's pages work without it.
+    setup_page = client.get(response["Location"]).content.decode()
+    assert 'id="admin-needs-two-factor"' in setup_page and "back to the dashboard" in setup_page
+    assert 'id="admin-needs-two-factor"' not in client.get(reverse("mfa:setup")).content.decode()
     device, _ = enrol(client)
     assert client.get("/admin/").status_code == 200
     client.post(reverse("admin:logout"))
