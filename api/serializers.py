@@ -8,11 +8,12 @@ from rest_framework import serializers
 from api.access import caller_for
 from api.selectors import upload_delivered, upload_finished
 from sites.methodologies import METHODOLOGIES
-from sites.models import Device, Meter, MeterFeed, Site
+from sites.models import Device, Meter, MeterFeed, NaiveTimes, Site
 from uploads.models import Delivery, Target, Upload
 
 TARGET_CHOICES = Target.choices
-NAIVE_TIMES_CHOICES = [("local", "Naive times are the site's local time"), ("utc", "Naive times are UTC")]
+# The model's choices: the schema then has one NaiveTimesEnum for meters, uploads and readings.
+NAIVE_TIMES_CHOICES = NaiveTimes.choices
 READINGS_MAX_ROWS = 10_000
 
 
@@ -55,7 +56,7 @@ class MeterSerializer(serializers.ModelSerializer):
     class Meta:
         model = Meter
         fields = [
-            "id", "site", "name", "meter_type", "unit", "interval_minutes", "live",
+            "id", "site", "name", "meter_type", "unit", "reading_kind", "interval_minutes", "live", "naive_times",
             "wattics_stream_id", "wattics_format", "wattics_username", "wattics_password",
             "wattcarbon_id", "wattcarbon_status", "wattcarbon_error", "wattcarbon_synced_at", "created_at",
         ]  # fmt: skip

@@ -82,6 +82,21 @@ def test_a_meter_cannot_be_put_on_another_organizations_site(callers, things, ot
     assert not Meter.objects.filter(name="Sneaky").exists()
 
 
+def test_a_billing_meter_with_utc_times_can_be_made_and_read_through_the_api(callers, things):
+    data = {"site": things["site"].pk, "name": "Gas bills", "meter_type": "gas", "unit": "kWh"}
+    response = callers["operator"].post("/api/v1/meters/", {**data, "reading_kind": "billing", "naive_times": "utc"})
+    assert response.status_code == 201, response.content
+    meter = Meter.objects.get(pk=response.json()["id"])
+    assert (meter.reading_kind, meter.naive_times) == ("billing", "utc")
+    shown = callers["viewer"].get(f"/api/v1/meters/{meter.pk}/").json()
+    assert (shown["reading_kind"], shown["naive_times"]) == ("billing", "utc")
+    # Left out, they keep the model's defaults.
+    response = callers["operator"].post("/api/v1/meters/", {**data, "name": "Defaults"})
+    assert (response.json()["reading_kind"], response.json()["naive_times"]) == ("interval", "local")
+    response = callers["operator"].post("/api/v1/meters/", {**data, "name": "Bad", "naive_times": "mars"})
+    assert response.status_code == 400 and "naive_times" in response.json()
+
+
 def test_service_validation_errors_are_400_with_fields(callers, things):
     response = callers["operator"].post("/api/v1/sites/", {"name": things["site"].name, "timezone": "Mars/Base"})
     assert response.status_code == 400
