@@ -67,12 +67,15 @@ def _masked(name: str, value: Any) -> Any:
     return MASK if value else ""
 
 
+_NOTHING = (None, "", [])
+
+
 def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list]:
     """{field: [before, after]} for the fields that differ; secrets masked (a new secret reads "(new)")."""
     changes: dict[str, list] = {}
     for name in sorted(set(before) | set(after)):
         old, new = before.get(name), after.get(name)
-        if old == new:
+        if old == new or (old in _NOTHING and new in _NOTHING):  # a blank field created (or deleted) is no change
             continue
         shown_old, shown_new = _masked(name, old), _masked(name, new)
         if shown_old == shown_new:  # a secret replaced by another one

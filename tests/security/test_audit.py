@@ -36,6 +36,8 @@ def test_it_records_who_created_changed_and_deleted_a_site(client, org, owner, t
     e = created[0]
     assert (e.organization_id, e.actor_id, e.actor_label, e.object_id) == (org.pk, owner.pk, "owner", str(site.pk))
     assert e.changes["name"] == [None, "Depot"] and e.ip_address == "127.0.0.1"
+    # Fields left blank are not listed as changes ("custom_id: — → ").
+    assert "street" not in e.changes and "custom_id" not in e.changes and e.changes["country"] == [None, "US"]
 
     client.force_login(teammate)
     data = {"name": "Depot North", "country": "US", "timezone": "Europe/Dublin"}
@@ -49,6 +51,7 @@ def test_it_records_who_created_changed_and_deleted_a_site(client, org, owner, t
     (deleted,) = events(object_type="site", action="delete")
     assert deleted.object_id == str(site.pk) and deleted.object_label == "Depot North"
     assert deleted.changes["name"] == ["Depot North", None]
+    assert "street" not in deleted.changes
 
 
 def test_meter_secrets_are_masked_and_a_new_secret_shows_as_new(owner_client, org):
