@@ -83,18 +83,24 @@ def test_it_shows_the_review_to_members_only(client, request, validated, who, st
         assert (b"Push 3 valid rows" in response.content) == (who != "viewer")
 
 
-def test_the_review_warns_that_a_meter_not_synced_to_wattcarbon_would_fail_its_push(owner_client, org, owner, meter):
+def test_the_review_warns_of_pushes_that_would_fail_for_want_of_meter_set_up(owner_client, org, owner, meter):
+    # The meter has a Wattics stream id, no WattCarbon id.
     upload = submit(org, owner, hourly(2), meter=meter, targets=[Target.WATTICS, Target.WATTCARBON_INTERVALS])
-    page = owner_client.get(f"/uploads/{upload.pk}/review/")
-    assert b'id="unsynced-meter"' in page.content and b"is not synced to WattCarbon yet" in page.content
-    assert f'href="/meters/{meter.pk}/"'.encode() in page.content
-    meter.wattcarbon_id = "1001"
-    meter.save(update_fields=["wattcarbon_id"])
-    assert b'id="unsynced-meter"' not in owner_client.get(f"/uploads/{upload.pk}/review/").content
-    wattics_only = submit(org, owner, hourly(2), meter=meter, targets=[Target.WATTICS])
+    page = owner_client.get(f"/uploads/{upload.pk}/review/").content.decode()
+    assert 'id="push-blockers"' in page and f'href="/meters/{meter.pk}/"' in page
+    assert "is not synced to WattCarbon yet" in page and "no Wattics data stream id" not in page
+    meter.wattcarbon_id, meter.wattics_stream_id = "1001", ""
+    meter.save(update_fields=["wattcarbon_id", "wattics_stream_id"])
+    page = owner_client.get(f"/uploads/{upload.pk}/review/").content.decode()
+    assert "is not synced to WattCarbon yet" not in page and "has no Wattics data stream id" in page
+    meter.wattics_stream_id = "main-stream"
+    meter.save(update_fields=["wattics_stream_id"])
+    assert 'id="push-blockers"' not in owner_client.get(f"/uploads/{upload.pk}/review/").content.decode()
+    # A target the upload does not push to is not a blocker.
     meter.wattcarbon_id = ""
     meter.save(update_fields=["wattcarbon_id"])
-    assert b'id="unsynced-meter"' not in owner_client.get(f"/uploads/{wattics_only.pk}/review/").content
+    wattics_only = submit(org, owner, hourly(2), meter=meter, targets=[Target.WATTICS])
+    assert 'id="push-blockers"' not in owner_client.get(f"/uploads/{wattics_only.pk}/review/").content.decode()
 
 
 def test_it_polls_while_the_file_is_parsed_then_reloads(owner_client, validated):

@@ -87,18 +87,22 @@ def upload_review(request: HttpRequest, pk: int) -> HttpResponse:
         "can_act": can_act,
         "errors": _error_sample(upload),
         "electrical": any(row.get("extra") for row in upload.preview),
-        "unsynced_meter": _unsynced_wattcarbon_meter(upload),
+        "push_blockers": _push_blockers(upload),
     }
     return render(request, "uploads/ingest/review.html", context)
 
 
-def _unsynced_wattcarbon_meter(upload: Upload):
-    """The upload's meter when it goes to WattCarbon but has no WattCarbon id yet: that push would fail."""
-    wattcarbon = {Target.WATTCARBON_INTERVALS, Target.WATTCARBON_BILLS}
-    meter = upload.meter
-    if meter is None or meter.wattcarbon_id or not wattcarbon.intersection(upload.targets):
-        return None
-    return meter
+def _push_blockers(upload: Upload) -> list[str]:
+    """What would make a push of this upload's meter fail at once: said before the confirm, not after."""
+    meter, targets = upload.meter, set(upload.targets)
+    if meter is None:
+        return []
+    blockers = []
+    if {Target.WATTCARBON_INTERVALS, Target.WATTCARBON_BILLS} & targets and not meter.wattcarbon_id:
+        blockers.append("is not synced to WattCarbon yet: its WattCarbon push would fail")
+    if Target.WATTICS in targets and not meter.wattics_stream_id:
+        blockers.append("has no Wattics data stream id: its Wattics push would fail")
+    return blockers
 
 
 def upload_review_status(request: HttpRequest, pk: int) -> HttpResponse:
