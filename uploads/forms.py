@@ -18,7 +18,11 @@ TARGETS_FOR_KIND = {
 
 
 def targets_for(meter: Meter | None) -> list[str]:
-    return TARGETS_FOR_KIND[ReadingKind(meter.reading_kind) if meter else ReadingKind.INTERVAL]
+    targets = TARGETS_FOR_KIND[ReadingKind(meter.reading_kind) if meter else ReadingKind.INTERVAL]
+    if meter is not None and not meter.wattics_stream_id:
+        # Without a data stream id, a Wattics push fails at once: not ticked (it can still be chosen).
+        targets = [t for t in targets if t != Target.WATTICS]
+    return targets
 
 
 class UploadForm(forms.Form):

@@ -44,6 +44,14 @@ def test_the_upload_form_preselects_the_targets_that_fit_the_meter(owner_client,
     assert f'"{gas.pk}": ["wattcarbon_bills"]' in body and "js/upload_form.js" in body
 
 
+def test_the_upload_form_does_not_tick_wattics_for_a_meter_without_a_stream_id(owner_client, elec):
+    plain = factories.make_meter(elec.site, name="Sub-meter", interval_minutes=60, wattics_stream_id="")
+    body = owner_client.get(f"/uploads/new/?meter={plain.pk}").content.decode()
+    assert _checked(body, "wattcarbon_intervals") and not _checked(body, "wattics")
+    assert f'"{plain.pk}": ["wattcarbon_intervals"]' in body
+    assert f'"{elec.pk}": ["wattcarbon_intervals", "wattics"]' in body
+
+
 def test_an_upload_says_its_naive_times_and_the_review_shows_them(owner_client, elec):
     data = {"file": SimpleUploadedFile("r.csv", b"timestamp,kwh\n2024-01-15 00:00,1\n2024-01-15 01:00,2\n"),
             "meter": elec.pk, "targets": ["wattics"], "naive_times": "utc"}  # fmt: skip
