@@ -128,6 +128,15 @@ def test_bill_dates_may_be_dotted_day_first():
         parse_date("31.02.2024")
 
 
+def test_it_reads_thousands_grouped_with_dots_before_a_decimal_comma():
+    _, rows, errors = parse(
+        "ts;value\n2024-01-01T00:00Z;1.234,5\n2024-01-01T01:00Z;-12.345.678,25\n2024-01-01T02:00Z;1.234\n"
+    )
+    assert errors == [] and [r.value for r in rows] == [1234.5, -12345678.25, 1.234]
+    _, rows, errors = parse("ts;value\n2024-01-01T00:00Z;1.23,5\n")
+    assert rows == [] and "is not a number" in errors[0].problem
+
+
 def test_it_reads_tabs_bom_and_crlf():
     parsed, rows, errors = parse(b"\xef\xbb\xbfts\tvalue\r\n2024-01-01T00:00Z\t7\r\n")
     assert errors == [] and rows[0].value == 7.0

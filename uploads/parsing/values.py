@@ -11,6 +11,8 @@ FUTURE_TOLERANCE = timedelta(days=1)
 
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _NOT_FINITE = {"nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
+# Only with a decimal comma after them: a lone 1.234 stays one point two three four.
+_GROUPED_DECIMAL_COMMA = re.compile(r"[+-]?\d{1,3}(\.\d{3})+,\d+")
 _SLASHED_ISO = re.compile(r"(\d{4})/(\d{2})/(\d{2})")
 # 31.01.2024: dotted dates with a four-digit year are day-first wherever they are written
 # (European meter and billing exports, the ones with semicolons and decimal commas).
@@ -40,6 +42,8 @@ def parse_number(text: str, *, decimal_comma: bool = False) -> float:
     if s.lower() in _NOT_FINITE:
         raise CellError("is not a finite number")
     if decimal_comma:
+        if _GROUPED_DECIMAL_COMMA.fullmatch(s):  # 1.234,5: dots group the thousands, the comma is the point
+            s = s.replace(".", "")
         s = s.replace(",", ".")
     if not _NUMBER.fullmatch(s):
         raise CellError("is not a number")
