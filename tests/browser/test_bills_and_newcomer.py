@@ -274,3 +274,18 @@ def test_messages_use_thousands_separators_and_the_exchange_log_shows_errors_fir
     assert sorted(rows.locator("td.num .badge").all_inner_texts()) == ["400", "503"]
     screenshot(page, "exchange-log-errors-1366")
     assert page.js_errors == []
+
+
+def test_the_meter_page_with_data_holes_fits_a_phone(page, login, screenshot, world):
+    meter = world["meter"]
+    # A month of 15-minute readings with two holes: the holes table has four wide columns.
+    factories.make_readings(meter, T0, 96 * 31, 15, skip=set(range(500, 504)) | set(range(2000, 2100)))
+    login(page, "owner")
+    page.set_viewport_size(PHONE)
+    page.goto(f"/meters/{meter.pk}/")
+    page.get_by_role("columnheader", name="Missing").wait_for()
+    screenshot(page, "meter-holes-390")
+    assert _fits(page), "the meter page scrolls sideways at 390 px"
+    page.set_viewport_size(DESKTOP)
+    assert _fits(page), "the meter page scrolls sideways at 1366 px"
+    assert page.js_errors == []
