@@ -289,3 +289,21 @@ def test_the_meter_page_with_data_holes_fits_a_phone(page, login, screenshot, wo
     page.set_viewport_size(DESKTOP)
     assert _fits(page), "the meter page scrolls sideways at 1366 px"
     assert page.js_errors == []
+
+
+def test_the_coverage_days_are_readable_over_60_days(page, login, screenshot, world):
+    login(page, "owner")
+    for days in (14, 60):
+        page.goto(f"/coverage/?days={days}")
+        boxes = page.evaluate(
+            """() => [...document.querySelectorAll('.cov-head .cov-day')]
+                .filter(e => getComputedStyle(e).visibility !== 'hidden')
+                .map(e => { const r = document.createRange(); r.selectNodeContents(e);
+                            const b = r.getBoundingClientRect(); return [b.left, b.right, e.textContent]; })"""
+        )
+        assert len(boxes) >= 7 and any(text == "1" or int(text) % 5 == 0 for _, _, text in boxes)
+        # At least a few pixels between two numbers: "30" then "1" read as "301" otherwise.
+        overlaps = [(a[2], b[2]) for a, b in zip(boxes, boxes[1:], strict=False) if b[0] < a[1] + 4]
+        assert overlaps == [], f"day numbers run into each other over {days} days: {overlaps[:5]}"
+        screenshot(page, f"coverage-{days}")
+    assert page.js_errors == []
