@@ -89,6 +89,8 @@ def test_the_review_warns_of_pushes_that_would_fail_for_want_of_meter_set_up(own
     page = owner_client.get(f"/uploads/{upload.pk}/review/").content.decode()
     assert 'id="push-blockers"' in page and f'href="/meters/{meter.pk}/"' in page
     assert "is not synced to WattCarbon yet" in page and "no Wattics data stream id" not in page
+    box = page.split('id="push-blockers"')[1].split("</div>")[0]
+    assert "Sync it on its page first" in box and "Wattics" not in box
     meter.wattcarbon_id, meter.wattics_stream_id = "1001", ""
     meter.save(update_fields=["wattcarbon_id", "wattics_stream_id"])
     page = owner_client.get(f"/uploads/{upload.pk}/review/").content.decode()

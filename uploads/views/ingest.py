@@ -99,9 +99,15 @@ def _push_blockers(upload: Upload) -> list[str]:
         return []
     blockers = []
     if {Target.WATTCARBON_INTERVALS, Target.WATTCARBON_BILLS} & targets and not meter.wattcarbon_id:
-        blockers.append("is not synced to WattCarbon yet: its WattCarbon push would fail")
+        blockers.append(
+            "is not synced to WattCarbon yet: its WattCarbon push would fail. Sync it on its page first, "
+            "or push now and retry the failed delivery after the sync."
+        )
     if Target.WATTICS in targets and not meter.wattics_stream_id:
-        blockers.append("has no Wattics data stream id: its Wattics push would fail")
+        blockers.append(
+            "has no Wattics data stream id: its Wattics push would fail. Set one on its page first, "
+            "or push now and retry the failed delivery afterwards."
+        )
     return blockers
 
 
