@@ -47,4 +47,4 @@ audit:
 	$(AUDIT_VENV)/bin/pip-audit --strict --progress-spinner off -r requirements-dev.txt
 
 clean:
-	rm -rf var/test_portal.sqlite3* .pytest_cache test-artifacts
+	rm -rf .pytest_cache test-artifacts
