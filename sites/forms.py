@@ -253,10 +253,6 @@ class DeviceForm(forms.Form):
         return self.kind
 
     @property
-    def common_bound_fields(self):
-        return [self[name] for name in self.COMMON_FIELDS]
-
-    @property
     def kind_bound_fields(self):
         return [self[name] for name in self.kind_field_names]
 

@@ -1,12 +1,13 @@
 """People's actions on one delivery: retry, cancel, re-push. POST only; operators and
-owners of the delivery's organization (viewers 403, others 404)."""
+owners of the delivery's organization (viewers 403, others 404). Each returns to the
+upload's page, or to the local page named by the form's `next` (the dashboard)."""
 
 from collections.abc import Callable
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
-from django.urls import NoReverseMatch, reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from accounts.permissions import object_or_404
@@ -14,11 +15,14 @@ from uploads.models import Delivery
 from uploads.services.deliveries import DeliveryActionError, delivery_cancel, delivery_repush, delivery_retry
 
 
-def _back(delivery: Delivery) -> HttpResponse:
-    try:
-        return redirect(reverse("uploads:detail", args=[delivery.upload_id]))
-    except NoReverseMatch:
-        return redirect(f"/uploads/{delivery.upload_id}/")
+def _back(request: HttpRequest, delivery: Delivery) -> HttpResponse:
+    """To the page the form was on when it says so (the dashboard), else the upload's page."""
+    back = request.POST.get("next", "")
+    if back and url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(back)
+    return redirect("uploads:detail", pk=delivery.upload_id)
 
 
 def _act(request: HttpRequest, pk: int, service: Callable[..., Delivery], done: str) -> HttpResponse:
@@ -29,7 +33,7 @@ def _act(request: HttpRequest, pk: int, service: Callable[..., Delivery], done: 
         messages.error(request, str(exc))
     else:
         messages.success(request, f"{delivery.get_target_display()} for {delivery.meter}: {done}")
-    return _back(delivery)
+    return _back(request, delivery)
 
 
 @require_POST

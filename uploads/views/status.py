@@ -5,7 +5,6 @@ from django import forms
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
-from django.urls import reverse
 
 from accounts.models import Organization, Role
 from accounts.permissions import current_org_or_404, membership_for, object_or_404
@@ -100,8 +99,6 @@ def _progress_context(request: HttpRequest, upload: Upload) -> dict:
         "delivery_page": page,
         "any_active": any(d.status in ACTIVE_DELIVERY_STATUSES for d in deliveries),
         "can_act": _can_act(request, upload),
-        # Where an action's form returns to: the detail page, also from the polled partial.
-        "next_url": reverse("uploads:detail", args=[upload.pk]),
     }
 
 
