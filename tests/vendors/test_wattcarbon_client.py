@@ -1,7 +1,5 @@
 """The WattCarbon client against the simulator, over real HTTP."""
 
-import time
-
 import pytest
 
 from tests.cachepeek import raw_cache_values
@@ -89,9 +87,9 @@ def test_it_shares_one_token_through_the_cache(client_, vendor_credentials, org)
 
 
 def test_it_reauthenticates_once_when_the_token_expired(client_, wattcarbon_sim):
-    wattcarbon_sim.faults(token_ttl=1)
+    wattcarbon_sim.faults(token_ttl=2)
     client_.create_meter(METER)
-    time.sleep(1.2)
+    wattcarbon_sim.wait_tokens_expired()
     assert client_.create_meter(METER)
     calls = list(HttpExchange.objects.order_by("id").values_list("url", "status_code"))
     assert [c[1] for c in calls] == [200, 201, 401, 200, 201]
