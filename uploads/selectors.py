@@ -8,6 +8,7 @@ query over the page's ids, never from a query per row.
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
@@ -122,7 +123,7 @@ def delivery_summaries(*, upload_ids: list[int]) -> dict[int, list[TargetSummary
         .annotate(n=Count("id"), total_rows=Sum("total"), ack=Sum("acknowledged"), rej=Sum("rejected"))
         .order_by()
     )
-    grouped: dict[tuple[int, str], list[dict]] = defaultdict(list)
+    grouped: dict[tuple[int, str], list[Any]] = defaultdict(list)
     for row in rows:
         grouped[(row["upload_id"], row["target"])].append(row)
     labels = dict(Target.choices)
@@ -162,7 +163,7 @@ def upload_status_counts(*, organization: Organization, since: datetime) -> list
         if push_failed and status != UploadStatus.FAILED:
             counts[UploadStatus.FAILED] += n
     # Short labels ("Validated", not "Validated: awaiting confirmation") fit a tile.
-    short = {UploadStatus.NEEDS_MAPPING: "Needs mapping", UploadStatus.FAILED: "Failed or push failed"}
+    short: dict[str, str] = {UploadStatus.NEEDS_MAPPING: "Needs mapping", UploadStatus.FAILED: "Failed or push failed"}
     return [
         (value, short.get(value, label.split(":")[0]), counts.get(value, 0)) for value, label in UploadStatus.choices
     ]
@@ -252,5 +253,5 @@ def with_progress(deliveries: list[Delivery], *, now: datetime | None = None) ->
     """Attach `.progress` to each delivery, for templates."""
     now = now or timezone.now()
     for d in deliveries:
-        d.progress = delivery_progress(delivery=d, now=now)
+        d.progress = delivery_progress(delivery=d, now=now)  # type: ignore[attr-defined]
     return deliveries
