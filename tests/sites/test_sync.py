@@ -180,9 +180,9 @@ def test_it_stores_the_vendors_message_for_a_duplicate_custom_id(vendor_credenti
 
 
 def test_it_reauthenticates_after_the_token_expired(vendor_credentials, site, wattcarbon_sim):
-    wattcarbon_sim.faults(token_ttl=1)
+    wattcarbon_sim.faults(token_ttl=2)
     assert sync_meter(factories.make_meter(site)).wattcarbon_status == SyncStatus.SYNCED
-    time.sleep(1.2)
+    wattcarbon_sim.wait_tokens_expired()
     meter = sync_meter(factories.make_meter(site))
     assert meter.wattcarbon_status == SyncStatus.SYNCED
     statuses = list(HttpExchange.objects.filter(meter=meter).order_by("id").values_list("status_code", flat=True))
