@@ -5,8 +5,8 @@ import random
 from celery import shared_task
 from django.conf import settings
 
-from sites import services
 from sites.models import Device, Meter
+from sites.services import sync
 
 MAX_RETRIES = 5
 TASK_OPTIONS = {
@@ -32,9 +32,9 @@ def backoff_seconds(retries: int, retry_after: float | None = None) -> float:
 def _sync(task, model, run, pk: int) -> str | None:
     try:
         return run(pk)
-    except services.SyncRetry as exc:
+    except sync.SyncRetry as exc:
         if task.request.retries >= task.max_retries:
-            services.sync_mark_failed(
+            sync.sync_mark_failed(
                 model=model, pk=pk, message=f"Gave up after {task.request.retries + 1} attempts: {exc.message}"
             )
             return "failed"
@@ -43,21 +43,21 @@ def _sync(task, model, run, pk: int) -> str | None:
 
 @shared_task(**TASK_OPTIONS)
 def meter_sync(self, meter_id: int) -> str | None:
-    return _sync(self, Meter, lambda pk: services.meter_sync(meter_id=pk), meter_id)
+    return _sync(self, Meter, lambda pk: sync.meter_sync(meter_id=pk), meter_id)
 
 
 @shared_task(**TASK_OPTIONS)
 def device_sync(self, device_id: int) -> str | None:
-    return _sync(self, Device, lambda pk: services.device_sync(device_id=pk), device_id)
+    return _sync(self, Device, lambda pk: sync.device_sync(device_id=pk), device_id)
 
 
 @shared_task(**TASK_OPTIONS)
 def device_document_upload(self, document_id: int) -> str | None:
     try:
-        return services.device_document_upload(document_id=document_id)
-    except services.SyncRetry as exc:
+        return sync.device_document_upload(document_id=document_id)
+    except sync.SyncRetry as exc:
         if self.request.retries >= self.max_retries:
-            services.document_mark_failed(
+            sync.document_mark_failed(
                 document_id=document_id,
                 message=f"Gave up after {self.request.retries + 1} attempts: {exc.message}",
             )

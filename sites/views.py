@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import Role
 from accounts.permissions import current_org_or_404, membership_for, object_or_404
-from sites import selectors, services
+from sites import selectors
 from sites.documents import DOCUMENT_FORMATS, MAX_DOCUMENT_BYTES
 from sites.forms import (
     COMMON_TIMEZONES,
@@ -28,6 +28,7 @@ from sites.forms import (
 )
 from sites.methodologies import METHODOLOGIES, canonical_kind, get_methodology, kind_choices
 from sites.models import Device, Meter, Site
+from sites.services import crud, sync
 
 PAGE_SIZE = 25
 
@@ -96,7 +97,7 @@ def site_create(request: HttpRequest) -> HttpResponse:
     form = SiteForm(request.POST or None, organization=org)
     if request.method == "POST" and form.is_valid():
         try:
-            site = services.site_create(organization=org, **form.cleaned_data)
+            site = crud.site_create(organization=org, **form.cleaned_data)
         except ValidationError as exc:
             _apply_errors(form, exc)
         else:
@@ -110,7 +111,7 @@ def site_edit(request: HttpRequest, pk: int) -> HttpResponse:
     form = SiteForm(request.POST or None, instance=site, organization=site.organization)
     if request.method == "POST" and form.is_valid():
         try:
-            services.site_update(site=site, **form.cleaned_data)
+            crud.site_update(site=site, **form.cleaned_data)
         except ValidationError as exc:
             _apply_errors(form, exc)
         else:
@@ -122,7 +123,7 @@ def site_edit(request: HttpRequest, pk: int) -> HttpResponse:
 def site_delete(request: HttpRequest, pk: int) -> HttpResponse:
     site = object_or_404(request, Site.objects.all(), change=True, pk=pk)
     if request.method == "POST":
-        services.site_delete(site=site)
+        crud.site_delete(site=site)
         messages.success(request, f"Site {site.name} deleted.")
         return redirect("sites:site_list")
     consequences = [f"{site.meters.count()} meter(s)", f"{site.devices.count()} device(s)"]
@@ -193,7 +194,7 @@ def meter_create(request: HttpRequest) -> HttpResponse:
     form = MeterForm(request.POST or None, organization=org, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
-            meter = services.meter_create(organization=org, **form.cleaned_data)
+            meter = crud.meter_create(organization=org, **form.cleaned_data)
         except ValidationError as exc:
             _apply_errors(form, exc)
         else:
@@ -208,7 +209,7 @@ def meter_edit(request: HttpRequest, pk: int) -> HttpResponse:
     form = MeterForm(request.POST or None, instance=meter, organization=meter.organization)
     if request.method == "POST" and form.is_valid():
         try:
-            services.meter_update(meter=meter, **form.cleaned_data)
+            crud.meter_update(meter=meter, **form.cleaned_data)
         except ValidationError as exc:
             _apply_errors(form, exc)
         else:
@@ -220,7 +221,7 @@ def meter_edit(request: HttpRequest, pk: int) -> HttpResponse:
 def meter_delete(request: HttpRequest, pk: int) -> HttpResponse:
     meter = object_or_404(request, Meter.objects.select_related("site"), change=True, pk=pk)
     if request.method == "POST":
-        services.meter_delete(meter=meter)
+        crud.meter_delete(meter=meter)
         messages.success(request, f"Meter {meter.name} deleted.")
         return redirect("sites:meter_list")
     consequences = [f"{meter.readings.count()} stored reading(s)", "its upload deliveries"]
@@ -230,7 +231,7 @@ def meter_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def meter_sync(request: HttpRequest, pk: int) -> HttpResponse:
     meter = object_or_404(request, Meter.objects.all(), change=True, pk=pk)
-    return _sync_queued(request, meter, queued=services.meter_sync_request(meter=meter), what="meter")
+    return _sync_queued(request, meter, queued=sync.meter_sync_request(meter=meter), what="meter")
 
 
 # ----- Devices -----------------------------------------------------------------------------
@@ -311,10 +312,10 @@ def _device_form_page(request: HttpRequest, org, device: Device | None) -> HttpR
         if request.method == "POST" and form.is_valid():
             try:
                 if device is None:
-                    device = services.device_create(organization=org, **form.service_kwargs())
+                    device = crud.device_create(organization=org, **form.service_kwargs())
                     messages.success(request, f"Device {device.name} created.")
                 else:
-                    services.device_update(device=device, **form.service_kwargs())
+                    crud.device_update(device=device, **form.service_kwargs())
                     messages.success(request, "Device saved.")
             except ValidationError as exc:
                 _apply_errors(form, exc)
@@ -343,7 +344,7 @@ def device_kind_fields(request: HttpRequest) -> HttpResponse:
 def device_delete(request: HttpRequest, pk: int) -> HttpResponse:
     device = object_or_404(request, Device.objects.select_related("site"), change=True, pk=pk)
     if request.method == "POST":
-        services.device_delete(device=device)
+        crud.device_delete(device=device)
         messages.success(request, f"Device {device.name} deleted.")
         return redirect("sites:device_list")
     consequences = ["the device in the portal (not at WattCarbon)"]
@@ -353,7 +354,7 @@ def device_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def device_sync(request: HttpRequest, pk: int) -> HttpResponse:
     device = object_or_404(request, Device.objects.all(), change=True, pk=pk)
-    return _sync_queued(request, device, queued=services.device_sync_request(device=device), what="device")
+    return _sync_queued(request, device, queued=sync.device_sync_request(device=device), what="device")
 
 
 @require_POST
@@ -366,7 +367,7 @@ def device_document_upload(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("sites:device_detail", pk=device.pk)
     upload = form.cleaned_data["file"]
     try:
-        services.device_document_create(
+        sync.device_document_create(
             device=device,
             document_type=form.cleaned_data["document_type"],
             filename=upload.name,

@@ -75,7 +75,7 @@ def test_it_records_device_changes_with_their_meters(owner_client, org):
     site = factories.make_site(org)
     meter = factories.make_meter(site)
     device = factories.make_device(site)
-    from sites.services import device_update
+    from sites.services.crud import device_update
 
     device_update(device=device, kind=device.kind, fields=device.fields, meters=[meter], name="Renamed")
     (e,) = events(object_type="device")

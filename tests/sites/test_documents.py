@@ -7,9 +7,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from audit.models import AuditEvent
-from sites import services
 from sites.documents import DocumentInvalid, check_document
 from sites.models import DeviceDocument, DocumentStatus, SyncStatus
+from sites.services import sync
 from sites.tasks import device_document_upload, device_sync
 from tests import factories
 from vendors.models import HttpExchange
@@ -37,7 +37,7 @@ def dr_device(site):
 
 @pytest.fixture
 def synced(dr_device, vendor_credentials, wattcarbon_sim):
-    services.device_sync_request(device=dr_device)
+    sync.device_sync_request(device=dr_device)
     device_sync.apply(args=[dr_device.pk])
     dr_device.refresh_from_db()
     assert dr_device.wattcarbon_status == SyncStatus.SYNCED, dr_device.wattcarbon_error
@@ -119,7 +119,7 @@ def test_a_refused_document_is_failed_with_the_vendors_words(
     synced, wattcarbon_sim, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=False):
-        document = services.device_document_create(
+        document = sync.device_document_create(
             device=synced, document_type="demand_response_events", filename="e.csv", raw=EVENTS.encode()
         )
     # As if WattCarbon judged it differently from us: the stored CSV loses its header.
@@ -133,7 +133,7 @@ def test_it_retries_a_503(synced, wattcarbon_sim, settings, django_capture_on_co
     settings.WATTCARBON_SYNC_RETRY_BASE_SECONDS = 0.01
     settings.WATTCARBON_SYNC_RETRY_MAX_SECONDS = 0.05
     with django_capture_on_commit_callbacks(execute=False):
-        document = services.device_document_create(
+        document = sync.device_document_create(
             device=synced, document_type="demand_response_events", filename="e.csv", raw=EVENTS.encode()
         )
     wattcarbon_sim.faults(fail_next=[503])

@@ -1,4 +1,4 @@
-"""Writes for sites, meters and devices, and their sync to WattCarbon.
+"""The sync of meters and devices to WattCarbon, and the upload of device documents.
 
 A sync moves `wattcarbon_status` through not_synced/failed → pending (a person asked)
 → syncing (a worker claimed the row with a conditional update) → synced or failed.
@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from accounts.models import Organization
 from accounts.selectors import credentials_for_org
-from audit.services import audit_record, audited
+from audit.services import audit_record
 from sites.documents import DocumentInvalid, check_document
 from sites.methodologies import canonical_kind, clean_values, get_methodology
 from sites.models import Device, DeviceDocument, DocumentStatus, Meter, MeterType, Site, SyncStatus
@@ -56,116 +56,6 @@ class SyncRetry(Exception):
         super().__init__(message)
         self.message = message
         self.retry_after = retry_after
-
-
-# ----- Sites, meters, devices ---------------------------------------------------------------
-
-
-@audited("create", "site")
-def site_create(*, organization: Organization, **fields: Any) -> Site:
-    site = Site(organization=organization, **fields)
-    site.full_clean()
-    site.save()
-    return site
-
-
-@audited("update", "site", target="site")
-def site_update(*, site: Site, **fields: Any) -> Site:
-    for name, value in fields.items():
-        setattr(site, name, value)
-    site.full_clean()
-    site.save()
-    return site
-
-
-@audited("delete", "site", target="site")
-def site_delete(*, site: Site) -> None:
-    """Delete a site with its meters and devices (and their stored readings)."""
-    site.delete()
-
-
-@audited("create", "meter")
-def meter_create(*, organization: Organization, site: Site, **fields: Any) -> Meter:
-    if site.organization_id != organization.pk:
-        raise ValidationError({"site": "Choose a site of your organization."})
-    meter = Meter(organization=organization, site=site, **fields)
-    meter.full_clean()
-    meter.save()
-    return meter
-
-
-@audited("update", "meter", target="meter")
-def meter_update(*, meter: Meter, **fields: Any) -> Meter:
-    """Update a meter. An empty Wattics password keeps the stored one (it is write-only)."""
-    if not fields.get("wattics_password"):
-        fields.pop("wattics_password", None)
-    site = fields.get("site")
-    if site is not None and site.organization_id != meter.organization_id:
-        raise ValidationError({"site": "Choose a site of your organization."})
-    for name, value in fields.items():
-        setattr(meter, name, value)
-    meter.full_clean()
-    meter.save()
-    return meter
-
-
-@audited("delete", "meter", target="meter")
-def meter_delete(*, meter: Meter) -> None:
-    meter.delete()
-
-
-def _check_device_meters(site: Site, meters) -> None:
-    stray = [m for m in meters if m.site_id != site.pk]
-    if stray:
-        raise ValidationError({"meters": f"These meters are not at {site}: {', '.join(m.name for m in stray)}."})
-
-
-def _check_commenced_date(kind: str, common: dict[str, Any]) -> None:
-    methodology = get_methodology(kind)
-    if methodology and methodology.commenced_date_required and not common.get("commenced_operation_date"):
-        raise ValidationError({"commenced_operation_date": f"A {methodology.label} device needs this date."})
-
-
-@audited("create", "device")
-@transaction.atomic
-def device_create(
-    *, organization: Organization, site: Site, kind: str, fields: dict, meters=(), **common: Any
-) -> Device:
-    """Create a device; its kind's `fields` are validated against the methodology registry."""
-    if site.organization_id != organization.pk:
-        raise ValidationError({"site": "Choose a site of your organization."})
-    _check_device_meters(site, meters)
-    kind = canonical_kind(kind)
-    _check_commenced_date(kind, common)
-    device = Device(organization=organization, site=site, kind=kind, fields=clean_values(kind, fields), **common)
-    device.full_clean()
-    device.save()
-    device.meters.set(meters)
-    return device
-
-
-@audited("update", "device", target="device")
-@transaction.atomic
-def device_update(*, device: Device, kind: str, fields: dict, meters=(), **common: Any) -> Device:
-    site = common.get("site", device.site)
-    if site.organization_id != device.organization_id:
-        raise ValidationError({"site": "Choose a site of your organization."})
-    _check_device_meters(site, meters)
-    kind = canonical_kind(kind)
-    _check_commenced_date(kind, {"commenced_operation_date": device.commenced_operation_date, **common})
-    for name, value in common.items():
-        setattr(device, name, value)
-    device.kind = kind
-    device.fields = clean_values(kind, fields)
-    device.full_clean()
-    device.save()
-    device.meters.set(meters)
-    return device
-
-
-@audited("delete", "device", target="device")
-def device_delete(*, device: Device) -> None:
-    device.delete()
 
 
 # ----- Sync: request, claim, finish ----------------------------------------------------------
