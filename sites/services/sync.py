@@ -22,14 +22,15 @@ from django.db.models import Model, Q
 from django.utils import timezone
 
 from accounts.models import Organization
-from accounts.selectors import credentials_for_org
+from accounts.selectors import credentials_for_org, wattcarbon_account
 from audit.services import audit_record
 from sites.documents import DocumentInvalid, check_document
 from sites.methodologies import canonical_kind, clean_values, get_methodology
 from sites.models import Device, DeviceDocument, DocumentStatus, Meter, MeterType, Site, SyncStatus
+from vendors import wattcarbon
 from vendors.http import ExchangeLog, VendorUnreachable
 from vendors.models import Vendor
-from vendors.wattcarbon import EXTERNAL_REGISTRY_ID_FIELD, VendorRejected, VendorTransient, WattCarbonClient
+from vendors.wattcarbon import Asset, Location, PayloadInvalid, VendorRejected, VendorTransient, WattCarbonClient
 
 logger = logging.getLogger(__name__)
 
@@ -127,54 +128,38 @@ def sync_mark_failed(*, model: type[Model], pk: int, message: str) -> None:
 def _client(organization_id: int, **log_ids: int) -> WattCarbonClient:
     credentials = credentials_for_org(organization=Organization(pk=organization_id))
     return WattCarbonClient(
-        credentials, ExchangeLog(organization_id=organization_id, vendor=Vendor.WATTCARBON, **log_ids)
+        wattcarbon_account(credentials=credentials),
+        ExchangeLog(organization_id=organization_id, vendor=Vendor.WATTCARBON, **log_ids),
     )
 
 
-def site_location(site: Site) -> dict[str, Any]:
-    """WattCarbon's `location`: the street address, else the coordinates."""
-    address = {
-        "street": site.street,
-        "city": site.city,
-        "state": site.state,
-        "country": site.country,
-        "postalCode": site.postal_code,
-    }
-    if site.street or site.city or site.postal_code:
-        return {k: v for k, v in address.items() if v}
-    if site.latitude is not None and site.longitude is not None:
-        return {"latitude": float(site.latitude), "longitude": float(site.longitude)}
-    raise SyncError(
-        f"Site {site.name} needs a street address or coordinates: WattCarbon maps devices to weather by it."
+def site_location(site: Site) -> Location:
+    return Location(
+        site=site.name,
+        street=site.street,
+        city=site.city,
+        state=site.state,
+        country=site.country,
+        postal_code=site.postal_code,
+        latitude=float(site.latitude) if site.latitude is not None else None,
+        longitude=float(site.longitude) if site.longitude is not None else None,
     )
-
-
-def meter_marker_tag(marker: str) -> str:
-    """What goes into the remote meter's name: WattCarbon has no custom id for meters."""
-    return f"[portal:{marker}]"
 
 
 def meter_payload(meter: Meter, marker: str = "") -> dict[str, Any]:
+    """The meter as WattCarbon takes it (vendors.wattcarbon builds the JSON)."""
     if meter.meter_type not in SYNCABLE_METER_TYPES:
         raise SyncError(
             f"WattCarbon takes electricity and gas meters only; "
             f"{meter.name} is a {meter.get_meter_type_display().lower()} meter."
         )
-    return {
-        "apiProvider": "manual",
-        "meterType": meter.meter_type,
-        "location": site_location(meter.site),
-        "name": f"{meter.name} {meter_marker_tag(marker)}" if marker else meter.name,
-    }
-
-
-def _remote_id(value: Any) -> int | str:
-    text = str(value)
-    return int(text) if text.isdigit() else text
+    return wattcarbon.meter_payload(
+        name=meter.name, meter_type=meter.meter_type, location=site_location(meter.site), marker=marker
+    )
 
 
 def device_payload(device: Device, meter_ids: list) -> dict[str, Any]:
-    """The JSON for POST /assets: common fields, then the kind's own from the registry."""
+    """The device as a WattCarbon asset: its kind's values checked against the registry."""
     kind = canonical_kind(device.kind)
     methodology = get_methodology(kind)
     try:
@@ -184,31 +169,26 @@ def device_payload(device: Device, meter_ids: list) -> dict[str, Any]:
             "Some of this device's fields are invalid; edit the device.",
             {name: " ".join(messages) for name, messages in exc.message_dict.items()},
         ) from None
-    payload: dict[str, Any] = {
-        "name": device.name,
-        "customId": device.custom_id,
-        "location": site_location(device.site),
-        "meterIds": [_remote_id(m) for m in meter_ids],
-        "kind": kind,
-    }
     # Sent where the kind takes one (demand response does not).
-    if methodology.commenced_date_required:
-        if device.commenced_operation_date is None:
-            raise SyncError(
-                "This device needs its commenced operation date; edit the device.",
-                {"commencedOperationDate": "Field required"},
-            )
-        payload["commencedOperationDate"] = device.commenced_operation_date.isoformat()
-    if device.utility or device.site.utility:
-        payload["utility"] = device.utility or device.site.utility
-    if device.owner_name:
-        payload["deviceOwner"] = {"name": device.owner_name}
-    if device.external_registry_name:
-        payload["externalRegistryName"] = device.external_registry_name
-    if device.external_registry_id:
-        payload[EXTERNAL_REGISTRY_ID_FIELD] = device.external_registry_id
-    payload.update(kind_values)
-    return payload
+    if methodology.commenced_date_required and device.commenced_operation_date is None:
+        raise SyncError(
+            "This device needs its commenced operation date; edit the device.",
+            {"commencedOperationDate": "Field required"},
+        )
+    asset = Asset(
+        name=device.name,
+        custom_id=device.custom_id,
+        kind=kind,
+        location=site_location(device.site),
+        meter_ids=[str(m) for m in meter_ids],
+        kind_values=kind_values,
+        commenced_operation_date=device.commenced_operation_date if methodology.commenced_date_required else None,
+        utility=device.utility or device.site.utility,
+        owner_name=device.owner_name,
+        external_registry_name=device.external_registry_name,
+        external_registry_id=device.external_registry_id,
+    )
+    return wattcarbon.asset_payload(asset)
 
 
 def _sync_meter_remote(meter: Meter, client: WattCarbonClient) -> str:
@@ -227,7 +207,7 @@ def _sync_meter_remote(meter: Meter, client: WattCarbonClient) -> str:
     if meter.wattcarbon_marker:
         # An earlier attempt recorded its intent and did not save an id: it may have created
         # the meter and died before hearing the answer (or before saving it). Look first.
-        found = client.find_meter_named(meter_marker_tag(meter.wattcarbon_marker))
+        found = client.find_meter_named(wattcarbon.meter_marker_tag(meter.wattcarbon_marker))
         if found is not None:
             return _save_meter_id(meter, client.id_of(found))
         marker = meter.wattcarbon_marker
@@ -257,7 +237,7 @@ def _run(model: type[Model], pk: int, work) -> str | None:
     row = model.objects.select_related("site", "organization").get(pk=pk)
     try:
         work(row)
-    except SyncError as exc:
+    except (SyncError, PayloadInvalid) as exc:
         _finish(model, pk, SyncStatus.FAILED, error=exc.message, field_errors=exc.field_errors)
         return SyncStatus.FAILED
     except VendorRejected as exc:

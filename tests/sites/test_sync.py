@@ -14,6 +14,7 @@ import requests
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
+from accounts.selectors import wattcarbon_account
 from sites.models import Device, Meter, SyncStatus
 from sites.services import crud, sync
 from sites.tasks import backoff_seconds, device_sync, meter_sync
@@ -372,7 +373,9 @@ def test_a_demand_response_device_needs_no_commenced_date_but_others_do(org, sit
 
 
 def _remote_client(org):
-    return WattCarbonClient(org.credentials, ExchangeLog(organization_id=org.pk, vendor="wattcarbon"))
+    return WattCarbonClient(
+        wattcarbon_account(credentials=org.credentials), ExchangeLog(organization_id=org.pk, vendor="wattcarbon")
+    )
 
 
 def test_it_records_the_intent_and_finds_nothing_to_adopt_when_the_post_never_arrived(

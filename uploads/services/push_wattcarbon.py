@@ -19,6 +19,7 @@ from datetime import UTC, datetime, time
 
 from django.conf import settings
 
+from accounts.selectors import wattcarbon_account
 from uploads.models import Bill, Reading
 from uploads.services.push_run import PushRun, span_rows
 from vendors.http import VendorUnreachable
@@ -62,7 +63,7 @@ class WattCarbonRun(PushRun):
         creds = getattr(self.delivery.organization, "credentials", None)
         if creds is None or not creds.wattcarbon_email or not creds.wattcarbon_api_key:
             self.fail("No WattCarbon email and API key: set them on the vendor credentials page, then retry.")
-        return WattCarbonClient(creds, self.log)
+        return WattCarbonClient(wattcarbon_account(credentials=creds), self.log)
 
     def upload(self, call: Callable[[], object], *, n: int, first, last, last_ts: datetime) -> None:
         """One chunk, retried while the failure is transient; the cursor moves past it."""
