@@ -24,6 +24,9 @@ from django.utils import timezone
 from accounts.models import Organization
 from accounts.selectors import credentials_for_org, wattcarbon_account
 from audit.services import audit_record
+
+# The tasks import these services; the module is complete by the time a task is enqueued.
+from sites import tasks
 from sites.documents import DocumentInvalid, check_document
 from sites.methodologies import canonical_kind, clean_values, get_methodology
 from sites.models import Device, DeviceDocument, DocumentStatus, Meter, MeterType, Site, SyncStatus
@@ -81,16 +84,12 @@ def _request_sync(obj: Meter | Device, task) -> bool:
 
 def meter_sync_request(*, meter: Meter) -> bool:
     """A person pressed "Sync to WattCarbon" for a meter."""
-    from sites.tasks import meter_sync
-
-    return _request_sync(meter, meter_sync)
+    return _request_sync(meter, tasks.meter_sync_task)
 
 
 def device_sync_request(*, device: Device) -> bool:
     """A person pressed "Sync to WattCarbon" for a device (its unsynced meters go first)."""
-    from sites.tasks import device_sync
-
-    return _request_sync(device, device_sync)
+    return _request_sync(device, tasks.device_sync_task)
 
 
 def _claim(model: type[Model], pk: int) -> bool:
@@ -349,8 +348,6 @@ def _device_meter_id(meter: Meter) -> str:
 
 def device_document_create(*, device: Device, document_type: str, filename: str, raw: bytes) -> DeviceDocument:
     """Check a document of a synced device and queue its upload to WattCarbon."""
-    from sites.tasks import device_document_upload
-
     methodology = get_methodology(device.kind)
     if methodology is None or document_type not in methodology.documents:
         raise ValidationError({"file": f"A {device.kind} device takes no {document_type} document."})
@@ -373,7 +370,7 @@ def device_document_create(*, device: Device, document_type: str, filename: str,
         organization_id=device.organization_id, action="upload", object_type="device", object_id=device.pk,
         object_label=str(device), changes={document_type: [None, document.filename]},
     )  # fmt: skip
-    transaction.on_commit(lambda: device_document_upload.delay(document.pk))
+    transaction.on_commit(lambda: tasks.device_document_upload_task.delay(document.pk))
     return document
 
 

@@ -17,7 +17,7 @@ from django.urls import reverse
 from accounts.selectors import wattcarbon_account
 from sites.models import Device, Meter, SyncStatus
 from sites.services import crud, sync
-from sites.tasks import backoff_seconds, device_sync, meter_sync
+from sites.tasks import backoff_seconds, device_sync_task, meter_sync_task
 from tests import factories
 from tests.cachepeek import raw_cache_values
 from vendors.http import ExchangeLog
@@ -37,14 +37,14 @@ def meter(site):
 
 def sync_meter(meter: Meter) -> Meter:
     sync.meter_sync_request(meter=meter)
-    meter_sync.apply(args=[meter.pk])
+    meter_sync_task.apply(args=[meter.pk])
     meter.refresh_from_db()
     return meter
 
 
 def sync_device(device: Device) -> Device:
     sync.device_sync_request(device=device)
-    device_sync.apply(args=[device.pk])
+    device_sync_task.apply(args=[device.pk])
     device.refresh_from_db()
     return device
 
@@ -90,7 +90,7 @@ def test_it_refuses_meter_types_wattcarbon_does_not_take(vendor_credentials, sit
 def test_it_never_creates_a_second_remote_meter(vendor_credentials, meter, wattcarbon_sim):
     first = sync_meter(meter).wattcarbon_id
     # A second press and a duplicated message: both only read the meter back.
-    meter_sync.apply(args=[meter.pk])  # not pending: does nothing
+    meter_sync_task.apply(args=[meter.pk])  # not pending: does nothing
     again = sync_meter(meter)
     assert again.wattcarbon_id == first and again.wattcarbon_status == SyncStatus.SYNCED
     assert len(wattcarbon_sim.state()["meters"]) == 1
@@ -150,7 +150,7 @@ def test_it_stores_wattcarbon_field_errors_and_shows_them(vendor_credentials, si
 
     monkeypatch.setattr(sync, "device_payload", without_capacity)
     sync.device_sync_request(device=device)
-    device_sync.apply(args=[device.pk])
+    device_sync_task.apply(args=[device.pk])
     device.refresh_from_db()
     assert device.wattcarbon_status == SyncStatus.FAILED
     assert device.wattcarbon_field_errors == {"nameplateCapacityKw": "Field required"}
