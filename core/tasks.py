@@ -13,6 +13,8 @@ TASK_OPTIONS: dict[str, Any] = {
 
 
 def backoff_seconds(retries: int, *, base: float, cap: float, retry_after: float | None = None) -> float:
-    """Exponential backoff with full jitter: a random wait up to base x 2^retries (at most
-    `cap`), but never shorter than what the vendor asked for (Retry-After)."""
-    return max(random.uniform(0, min(cap, base * 2**retries)), retry_after or 0.0)
+    """Exponential backoff with jitter: base x 2^retries (at most `cap`) times a random 0.5-1,
+    so retries spread out but never come back at once; never shorter than what the vendor
+    asked for (Retry-After)."""
+    delay = min(cap, base * 2 ** min(retries, 30)) * random.uniform(0.5, 1.0)
+    return max(delay, retry_after or 0.0)

@@ -10,7 +10,6 @@ import hashlib
 import hmac
 import json
 import logging
-import random
 import time
 from datetime import timedelta
 
@@ -22,6 +21,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Membership, Organization
+from core.tasks import backoff_seconds
+
+# The tasks import these services; the module is complete by the time a task is enqueued.
+from notifications import tasks
 from notifications.models import (
     EmailMode,
     EmailPreference,
@@ -102,9 +105,7 @@ def notice_dispatch(*, notice: Notice) -> None:
             continue
         delivery, created = WebhookDelivery.objects.get_or_create(webhook=webhook, notice=notice)
         if created:
-            from notifications.tasks import webhook_deliver
-
-            transaction.on_commit(lambda pk=delivery.pk: webhook_deliver.delay(pk))
+            transaction.on_commit(lambda pk=delivery.pk: tasks.webhook_deliver_task.delay(pk))
 
 
 def notices_scan(*, now=None) -> list[Notice]:
@@ -147,8 +148,6 @@ def notices_scan(*, now=None) -> list[Notice]:
 def webhooks_requeue_lost(*, now=None) -> list[int]:
     """Pending webhook deliveries whose retry message was lost (broker restart), enqueued again.
     A duplicate is harmless: an attempt on a delivery no longer pending does nothing."""
-    from notifications.tasks import webhook_deliver
-
     now = now or timezone.now()
     overdue = now - LOST_AFTER
     lost = WebhookDelivery.objects.filter(status=WebhookStatus.PENDING).filter(
@@ -157,7 +156,7 @@ def webhooks_requeue_lost(*, now=None) -> list[int]:
     ids = list(lost.values_list("pk", flat=True)[:500])
     for pk in ids:
         WebhookDelivery.objects.filter(pk=pk).update(next_attempt_at=now)
-        webhook_deliver.delay(pk)
+        tasks.webhook_deliver_task.delay(pk)
     return ids
 
 
@@ -234,9 +233,9 @@ def webhook_body(notice: Notice) -> bytes:
 
 
 def webhook_backoff(attempt: int) -> float:
-    """Exponential backoff with jitter: base × 2^(attempt-1), ±25 %."""
-    delay = settings.WEBHOOK_RETRY_BASE_SECONDS * 2 ** (attempt - 1)
-    return delay * random.uniform(0.75, 1.25)
+    """The shared backoff (full jitter) from WEBHOOK_RETRY_BASE_SECONDS, doubling per attempt."""
+    base = settings.WEBHOOK_RETRY_BASE_SECONDS
+    return backoff_seconds(attempt - 1, base=base, cap=base * 2**settings.WEBHOOK_MAX_ATTEMPTS)
 
 
 def webhook_attempt(*, delivery_id: int) -> float | None:

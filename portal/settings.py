@@ -250,15 +250,15 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("UPLOAD_RETENTION_SWEEP_SECONDS", default=3600.0),
     },
     "live-feeds-refresh": {
-        "task": "notifications.feeds_refresh",
+        "task": "notifications.tasks.feeds_refresh_task",
         "schedule": env.float("LIVE_FEED_CHECK_SECONDS", default=300.0),
     },
     "notifications-scan": {
-        "task": "notifications.scan",
+        "task": "notifications.tasks.scan_task",
         "schedule": env.float("NOTIFICATION_SCAN_SECONDS", default=60.0),
     },
     "notifications-digest": {
-        "task": "notifications.send_digests",
+        "task": "notifications.tasks.send_digests_task",
         "schedule": env.float("NOTIFICATION_DIGEST_SECONDS", default=24 * 3600.0),
     },
 }
