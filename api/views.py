@@ -5,10 +5,12 @@ object of another organization is a 404. Viewers read; operators and owners chan
 (api.access.HasOrganizationRole).
 """
 
+from collections.abc import Callable
 from contextlib import contextmanager
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import QuerySet
 from django.http import FileResponse, Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
@@ -61,7 +63,8 @@ def service_errors():
 
 
 class OrgViewSet(viewsets.GenericViewSet):
-    selector = None
+    # The selector that lists the caller's organization's rows (set by each view set).
+    selector: Callable[..., QuerySet]
     lookup_value_converter = "int"
 
     @property

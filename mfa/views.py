@@ -79,7 +79,7 @@ def setup_qr(request: HttpRequest) -> HttpResponse:
 @never_cache
 def verify(request: HttpRequest) -> HttpResponse:
     """The second step of the login: a code from the authenticator app, or a recovery code."""
-    if request.user.is_verified():
+    if request.user.is_verified():  # type: ignore[union-attr]  # django-otp adds it (OTPMiddleware)
         return redirect(_next_url(request))
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():

@@ -18,7 +18,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Model, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Organization
@@ -36,6 +36,8 @@ from vendors.models import Vendor
 from vendors.wattcarbon import Asset, Location, PayloadInvalid, VendorRejected, VendorTransient, WattCarbonClient
 
 logger = logging.getLogger(__name__)
+# The two models whose rows are synced (they share the fields of WattCarbonSynced).
+SyncedModel = type[Meter] | type[Device]
 
 # WattCarbon takes only these meter types.
 SYNCABLE_METER_TYPES = (MeterType.ELECTRICITY, MeterType.GAS)
@@ -92,7 +94,7 @@ def device_sync_request(*, device: Device) -> bool:
     return _request_sync(device, tasks.device_sync_task)
 
 
-def _claim(model: type[Model], pk: int) -> bool:
+def _claim(model: SyncedModel, pk: int) -> bool:
     """Take the row for this worker: only one worker syncs a row at a time."""
     stale = timezone.now() - STALE_CLAIM
     claimable = Q(wattcarbon_status__in=CLAIMABLE) | Q(
@@ -105,7 +107,7 @@ def _claim(model: type[Model], pk: int) -> bool:
     )
 
 
-def _finish(model: type[Model], pk: int, status: str, *, error: str = "", field_errors=None, **extra) -> None:
+def _finish(model: SyncedModel, pk: int, status: str, *, error: str = "", field_errors=None, **extra) -> None:
     # Only from "syncing": a row someone deleted or re-requested meanwhile is left alone.
     values = {
         "wattcarbon_status": status,
@@ -117,19 +119,17 @@ def _finish(model: type[Model], pk: int, status: str, *, error: str = "", field_
     model.objects.filter(pk=pk, wattcarbon_status=SyncStatus.SYNCING).update(**values, **extra)
 
 
-def sync_mark_failed(*, model: type[Model], pk: int, message: str) -> None:
+def sync_mark_failed(*, model: SyncedModel, pk: int, message: str) -> None:
     """A transient failure outlived its retries: failed, with the vendor's message."""
     model.objects.filter(pk=pk, wattcarbon_status__in=[SyncStatus.PENDING, SyncStatus.SYNCING]).update(
         wattcarbon_status=SyncStatus.FAILED, wattcarbon_error=message[:2000], wattcarbon_field_errors={}
     )
 
 
-def _client(organization_id: int, **log_ids: int) -> WattCarbonClient:
+def _client(organization_id: int, *, meter_id: int | None = None, device_id: int | None = None) -> WattCarbonClient:
     credentials = credentials_for_org(organization=Organization(pk=organization_id))
-    return WattCarbonClient(
-        wattcarbon_account(credentials=credentials),
-        ExchangeLog(organization_id=organization_id, vendor=Vendor.WATTCARBON, **log_ids),
-    )
+    log = ExchangeLog(organization_id=organization_id, vendor=Vendor.WATTCARBON, meter_id=meter_id, device_id=device_id)
+    return WattCarbonClient(wattcarbon_account(credentials=credentials), log)
 
 
 def site_location(site: Site) -> Location:
@@ -161,6 +161,8 @@ def device_payload(device: Device, meter_ids: list) -> dict[str, Any]:
     """The device as a WattCarbon asset: its kind's values checked against the registry."""
     kind = canonical_kind(device.kind)
     methodology = get_methodology(kind)
+    if methodology is None:
+        raise SyncError(f"WattCarbon takes no device of kind {device.kind!r}; edit the device.")
     try:
         kind_values = clean_values(kind, device.fields)
     except ValidationError as exc:
@@ -229,7 +231,7 @@ def _save_meter_id(meter: Meter, remote: Any) -> str:
     return remote_id
 
 
-def _run(model: type[Model], pk: int, work) -> str | None:
+def _run(model: SyncedModel, pk: int, work) -> str | None:
     """Claim the row, do `work(row)`, record the outcome. Returns the new status (None: not claimed)."""
     if not _claim(model, pk):
         return None
