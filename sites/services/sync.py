@@ -192,18 +192,24 @@ def device_payload(device: Device, meter_ids: list) -> dict[str, Any]:
     return wattcarbon.asset_payload(asset)
 
 
+def _confirm_remote(row: Meter | Device, read) -> None:
+    """Read the row's WattCarbon object back. Gone (404): forget its id, so the next sync creates it anew."""
+    try:
+        read(row.wattcarbon_id)
+    except VendorRejected as exc:
+        if exc.status == 404:
+            type(row).objects.filter(pk=row.pk).update(wattcarbon_id="")
+            what = type(row).__name__
+            raise SyncError(
+                f"{what} {row.wattcarbon_id} no longer exists at WattCarbon; press Sync again to create it anew."
+            ) from exc
+        raise
+
+
 def _sync_meter_remote(meter: Meter, client: WattCarbonClient) -> str:
     """The meter's WattCarbon id: confirmed with a GET if known, else created. Row must be claimed."""
     if meter.wattcarbon_id:
-        try:
-            client.get_meter(meter.wattcarbon_id)
-        except VendorRejected as exc:
-            if exc.status == 404:
-                Meter.objects.filter(pk=meter.pk).update(wattcarbon_id="")
-                raise SyncError(
-                    f"Meter {meter.wattcarbon_id} no longer exists at WattCarbon; press Sync again to create it anew."
-                ) from exc
-            raise
+        _confirm_remote(meter, client.get_meter)
         return meter.wattcarbon_id
     if meter.wattcarbon_marker:
         # An earlier attempt recorded its intent and did not save an id: it may have created
@@ -278,16 +284,7 @@ def device_sync(*, device_id: int) -> str | None:
         client = _client(device.organization_id, device_id=device.pk)
         try:
             if device.wattcarbon_id:
-                try:
-                    client.get_asset(device.wattcarbon_id)
-                except VendorRejected as exc:
-                    if exc.status == 404:
-                        Device.objects.filter(pk=device.pk).update(wattcarbon_id="")
-                        raise SyncError(
-                            f"Device {device.wattcarbon_id} no longer exists at WattCarbon; "
-                            "press Sync again to create it anew."
-                        ) from exc
-                    raise
+                _confirm_remote(device, client.get_asset)
                 return
             meter_ids = [_device_meter_id(meter) for meter in device.meters.select_related("site").order_by("pk")]
             remote_id = str(_create_asset(device, device_payload(device, meter_ids), client))
