@@ -5,28 +5,28 @@ Viewers read everything; a change (any POST, and the create/edit/delete pages) n
 """
 
 from django.contrib import messages
-from django.core.exceptions import BadRequest, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.paginator import Page, Paginator
 from django.forms import Form
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
+from django_filters import FilterSet
 
 from accounts.models import Role
 from accounts.permissions import current_org_or_404, membership_for, object_or_404
 from sites import selectors
 from sites.documents import DOCUMENT_FORMATS, MAX_DOCUMENT_BYTES
+from sites.filters import DeviceFilter, MeterFilter, SiteFilter
 from sites.forms import (
     COMMON_TIMEZONES,
-    METER_TYPE_FILTER,
-    SYNC_STATUS_FILTER,
     DeviceDocumentForm,
     DeviceForm,
     MeterForm,
     SiteForm,
 )
-from sites.methodologies import METHODOLOGIES, canonical_kind, get_methodology, kind_choices
+from sites.methodologies import METHODOLOGIES, get_methodology
 from sites.models import Device, Meter, Site
 from sites.services import crud, sync
 
@@ -64,21 +64,22 @@ def _sync_queued(request: HttpRequest, obj, *, queued: bool, what: str) -> HttpR
     return redirect(f"sites:{what}_detail", pk=obj.pk)
 
 
-def _filters(request: HttpRequest, *names: str) -> dict[str, str]:
-    found = {name: request.GET.get(name, "").strip() for name in names}
-    if found.get("site") and not (found["site"].isascii() and found["site"].isdigit() and len(found["site"]) < 19):
-        raise BadRequest("site must be a site's number.")  # 400, not a 500 from the lookup
-    return found
-
-
 # ----- Sites -------------------------------------------------------------------------------
+
+
+def _list(request: HttpRequest, template: str, filter_: FilterSet, **extra) -> HttpResponse:
+    """A page of the filtered rows. A bad filter (a site that is not a number of this
+    organization's) is a 400 that shows the filter's error over the unfiltered list."""
+    valid = filter_.is_valid()
+    page = _page(request, filter_.qs if valid else filter_.queryset)
+    return render(request, template, {"page": page, "filter": filter_, **extra}, status=200 if valid else 400)
 
 
 def site_list(request: HttpRequest) -> HttpResponse:
     org = current_org_or_404(request)
-    q = _filters(request, "q")
-    page = _page(request, selectors.sites_for_org(organization=org, search=q["q"]))
-    return render(request, "sites/site_list.html", {"page": page, "filters": q})
+    return _list(
+        request, "sites/site_list.html", SiteFilter(request.GET, queryset=selectors.sites_for_org(organization=org))
+    )
 
 
 def site_detail(request: HttpRequest, pk: int) -> HttpResponse:
@@ -135,18 +136,8 @@ def site_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 def meter_list(request: HttpRequest) -> HttpResponse:
     org = current_org_or_404(request)
-    f = _filters(request, "q", "site", "type", "status")
-    qs = selectors.meters_for_org(
-        organization=org, search=f["q"], site_id=f["site"], meter_type=f["type"], status=f["status"]
-    )
-    context = {
-        "page": _page(request, qs),
-        "filters": f,
-        "sites": selectors.sites_for_org(organization=org),
-        "type_choices": METER_TYPE_FILTER,
-        "status_choices": SYNC_STATUS_FILTER,
-    }
-    return render(request, "sites/meter_list.html", context)
+    filter_ = MeterFilter(request.GET, queryset=selectors.meters_for_org(organization=org), organization=org)
+    return _list(request, "sites/meter_list.html", filter_)
 
 
 def meter_detail(request: HttpRequest, pk: int) -> HttpResponse:
@@ -239,19 +230,9 @@ def meter_sync(request: HttpRequest, pk: int) -> HttpResponse:
 
 def device_list(request: HttpRequest) -> HttpResponse:
     org = current_org_or_404(request)
-    f = _filters(request, "q", "site", "kind", "status")
-    qs = selectors.devices_for_org(
-        organization=org, search=f["q"], site_id=f["site"], kind=canonical_kind(f["kind"]), status=f["status"]
-    )
-    context = {
-        "page": _page(request, qs),
-        "filters": f,
-        "sites": selectors.sites_for_org(organization=org),
-        "kind_choices": kind_choices(),
-        "kind_labels": {m.kind: m.label for m in METHODOLOGIES.values()},
-        "status_choices": SYNC_STATUS_FILTER,
-    }
-    return render(request, "sites/device_list.html", context)
+    filter_ = DeviceFilter(request.GET, queryset=selectors.devices_for_org(organization=org), organization=org)
+    labels = {m.kind: m.label for m in METHODOLOGIES.values()}
+    return _list(request, "sites/device_list.html", filter_, kind_labels=labels)
 
 
 def device_detail(request: HttpRequest, pk: int) -> HttpResponse:

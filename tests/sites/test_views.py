@@ -155,6 +155,16 @@ def test_it_paginates_sites_by_25(owner_client, org):
     assert b"Page 1 of 2" in first.content
 
 
+def test_page_links_keep_the_filters(owner_client, org, site):
+    for i in range(30):
+        factories.make_meter(site, name=f"Gas {i:02d}", meter_type="gas")
+    factories.make_meter(site, name="Electric main")
+    html = owner_client.get(reverse("sites:meter_list"), {"type": "gas", "q": "gas"}).content.decode()
+    assert 'href="?type=gas&amp;q=gas&amp;page=2" rel="next"' in html
+    second = owner_client.get(reverse("sites:meter_list"), {"type": "gas", "q": "gas", "page": 2})
+    assert [m.name for m in second.context["page"].object_list] == [f"Gas {i:02d}" for i in range(25, 30)]
+
+
 # ----- sites ----------------------------------------------------------------------------
 
 
