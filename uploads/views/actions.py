@@ -6,23 +6,18 @@ from collections.abc import Callable
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from accounts.permissions import object_or_404
+from core.http import local_redirect
 from uploads.models import Delivery
 from uploads.services.deliveries import DeliveryActionError, delivery_cancel, delivery_repush, delivery_retry
 
 
 def _back(request: HttpRequest, delivery: Delivery) -> HttpResponse:
     """To the page the form was on when it says so (the dashboard), else the upload's page."""
-    back = request.POST.get("next", "")
-    if back and url_has_allowed_host_and_scheme(
-        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return redirect(back)
-    return redirect("uploads:detail", pk=delivery.upload_id)
+    return local_redirect(request, request.POST.get("next"), reverse("uploads:detail", args=[delivery.upload_id]))
 
 
 def _act(request: HttpRequest, pk: int, service: Callable[..., Delivery], done: str) -> HttpResponse:
