@@ -4,10 +4,14 @@ Lists show the current organization's rows; a row of another organization is a 4
 Viewers read everything; a change (any POST, and the create/edit/delete pages) needs an operator.
 """
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Page, Paginator
-from django.forms import Form
+from django.db.models import Model
+from django.forms import BaseForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -31,6 +35,7 @@ from sites.models import Device, Meter, Site
 from sites.services import crud, sync
 
 PAGE_SIZE = 25
+M = TypeVar("M", bound=Model)
 
 
 def _page(request: HttpRequest, queryset) -> Page:
@@ -41,13 +46,25 @@ def _can_change(request: HttpRequest, obj) -> bool:
     return membership_for(request, obj.organization).allows(Role.OPERATOR)
 
 
-def _apply_errors(form: Form, exc: ValidationError) -> None:
+def _apply_errors(form: BaseForm, exc: ValidationError) -> None:
     """A service's ValidationError onto the form, next to its fields when the form has them."""
     if hasattr(exc, "error_dict"):
         for name, errors in exc.error_dict.items():
             form.add_error(name if name in form.fields else None, errors)
     else:
         form.add_error(None, exc)
+
+
+def _save(request: HttpRequest, form: BaseForm, save: Callable[[], M]) -> M | None:
+    """On a valid POST, run the service and return what it saved; its ValidationError goes
+    onto the form instead (None: show the form again)."""
+    if request.method != "POST" or not form.is_valid():
+        return None
+    try:
+        return save()
+    except ValidationError as exc:
+        _apply_errors(form, exc)
+        return None
 
 
 def _confirm_delete(request: HttpRequest, obj, *, what: str, consequences: list[str]) -> HttpResponse:
@@ -96,28 +113,18 @@ def site_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def site_create(request: HttpRequest) -> HttpResponse:
     org = current_org_or_404(request, change=True)
     form = SiteForm(request.POST or None, organization=org)
-    if request.method == "POST" and form.is_valid():
-        try:
-            site = crud.site_create(organization=org, **form.cleaned_data)
-        except ValidationError as exc:
-            _apply_errors(form, exc)
-        else:
-            messages.success(request, f"Site {site.name} created.")
-            return redirect("sites:site_detail", pk=site.pk)
+    if site := _save(request, form, lambda: crud.site_create(organization=org, **form.cleaned_data)):
+        messages.success(request, f"Site {site.name} created.")
+        return redirect("sites:site_detail", pk=site.pk)
     return render(request, "sites/site_form.html", {"form": form, "timezones": COMMON_TIMEZONES})
 
 
 def site_edit(request: HttpRequest, pk: int) -> HttpResponse:
     site = object_or_404(request, Site.objects.all(), change=True, pk=pk)
     form = SiteForm(request.POST or None, instance=site, organization=site.organization)
-    if request.method == "POST" and form.is_valid():
-        try:
-            crud.site_update(site=site, **form.cleaned_data)
-        except ValidationError as exc:
-            _apply_errors(form, exc)
-        else:
-            messages.success(request, "Site saved.")
-            return redirect("sites:site_detail", pk=site.pk)
+    if _save(request, form, lambda: crud.site_update(site=site, **form.cleaned_data)):
+        messages.success(request, "Site saved.")
+        return redirect("sites:site_detail", pk=site.pk)
     return render(request, "sites/site_form.html", {"form": form, "site": site, "timezones": COMMON_TIMEZONES})
 
 
@@ -183,14 +190,9 @@ def meter_create(request: HttpRequest) -> HttpResponse:
     org = current_org_or_404(request, change=True)
     initial = {"site": request.GET.get("site")} if request.GET.get("site") else None
     form = MeterForm(request.POST or None, organization=org, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        try:
-            meter = crud.meter_create(organization=org, **form.cleaned_data)
-        except ValidationError as exc:
-            _apply_errors(form, exc)
-        else:
-            messages.success(request, f"Meter {meter.name} created.")
-            return redirect("sites:meter_detail", pk=meter.pk)
+    if meter := _save(request, form, lambda: crud.meter_create(organization=org, **form.cleaned_data)):
+        messages.success(request, f"Meter {meter.name} created.")
+        return redirect("sites:meter_detail", pk=meter.pk)
     return render(request, "sites/meter_form.html", {"form": form})
 
 
@@ -198,14 +200,9 @@ def meter_edit(request: HttpRequest, pk: int) -> HttpResponse:
     meter = object_or_404(request, Meter.objects.all(), change=True, pk=pk)
     stored_password = bool(meter.wattics_password)
     form = MeterForm(request.POST or None, instance=meter, organization=meter.organization)
-    if request.method == "POST" and form.is_valid():
-        try:
-            crud.meter_update(meter=meter, **form.cleaned_data)
-        except ValidationError as exc:
-            _apply_errors(form, exc)
-        else:
-            messages.success(request, "Meter saved.")
-            return redirect("sites:meter_detail", pk=meter.pk)
+    if _save(request, form, lambda: crud.meter_update(meter=meter, **form.cleaned_data)):
+        messages.success(request, "Meter saved.")
+        return redirect("sites:meter_detail", pk=meter.pk)
     return render(request, "sites/meter_form.html", {"form": form, "meter": meter, "stored_password": stored_password})
 
 
@@ -280,7 +277,7 @@ _COMMON_KEYS = (
 def _device_form_page(request: HttpRequest, org, device: Device | None) -> HttpResponse:
     """Create and edit: "Show fields" (no JavaScript) re-renders for the chosen kind, keeping the data."""
     if request.method == "POST" and "_show_fields" in request.POST:
-        kept = {
+        kept: dict[str, object] = {
             key: request.POST.get(key) for key in request.POST if key not in ("csrfmiddlewaretoken", "_show_fields")
         }
         kept["meters"] = request.POST.getlist("meters")
@@ -290,18 +287,15 @@ def _device_form_page(request: HttpRequest, org, device: Device | None) -> HttpR
         form = DeviceForm(
             request.POST or None, organization=org, instance=device, kind=request.GET.get("kind", ""), initial=initial
         )
-        if request.method == "POST" and form.is_valid():
-            try:
-                if device is None:
-                    device = crud.device_create(organization=org, **form.service_kwargs())
-                    messages.success(request, f"Device {device.name} created.")
-                else:
-                    crud.device_update(device=device, **form.service_kwargs())
-                    messages.success(request, "Device saved.")
-            except ValidationError as exc:
-                _apply_errors(form, exc)
-            else:
-                return redirect("sites:device_detail", pk=device.pk)
+        if device is None:
+            saved = _save(request, form, lambda: crud.device_create(organization=org, **form.service_kwargs()))
+            done = f"Device {saved.name} created." if saved else ""
+        else:
+            saved = _save(request, form, lambda: crud.device_update(device=device, **form.service_kwargs()))
+            done = "Device saved."
+        if saved:
+            messages.success(request, done)
+            return redirect("sites:device_detail", pk=saved.pk)
     return render(request, "sites/device_form.html", {"form": form, "device": device})
 
 
