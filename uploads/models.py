@@ -229,6 +229,12 @@ class Delivery(models.Model):
         ]
         constraints = [
             models.UniqueConstraint(fields=["upload", "meter", "target"], name="delivery_unique_upload_meter_target"),
+            # One push per stream at a time: Wattics takes a stream's packets in time order only.
+            models.UniqueConstraint(
+                fields=["meter", "target"],
+                condition=models.Q(status="pushing"),
+                name="delivery_one_push_per_stream",
+            ),
             models.CheckConstraint(condition=models.Q(status__in=DeliveryStatus.values), name="delivery_status_valid"),
             models.CheckConstraint(condition=models.Q(target__in=Target.values), name="delivery_target_valid"),
         ]

@@ -6,6 +6,7 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import IntegrityError, transaction
 
 from tests import factories
 from uploads.models import Delivery, DeliveryStatus, Reading
@@ -231,17 +232,22 @@ def test_only_one_worker_claims_a_delivery(meter):
     assert delivery_claim(delivery_id=delivery.pk).attempts == 2
 
 
-def test_a_busy_stream_sends_the_delivery_back_to_the_queue(meter, wattics_sim):
-    from uploads.locks import StreamLock
-
-    (delivery,) = deliveries_create_for_upload(upload=factories.make_stored_upload(meter, T0, 3))
-    other = StreamLock(meter_id=meter.pk, target="wattics", delivery_id=delivery.pk + 1000, attempt=1)
-    assert other.acquire()
-    push_delivery(delivery.pk)
-    delivery.refresh_from_db()
-    assert (delivery.status, delivery.attempts, delivery.sent) == (DeliveryStatus.QUEUED, 0, 0)
-    assert delivery.next_attempt_at is not None
-    other.release()
+def test_a_stream_pushes_one_delivery_at_a_time(meter, wattics_sim):
+    january, february = (factories.make_stored_upload(meter, T0 + timedelta(days=31 * i), 3) for i in range(2))
+    (first,) = deliveries_create_for_upload(upload=january)
+    (second,) = deliveries_create_for_upload(upload=february)
+    assert delivery_claim(delivery_id=first.pk).pk == first.pk
+    # While the first pushes, nothing else of the stream may: the claim finds it busy ...
+    assert delivery_claim(delivery_id=second.pk) is None
+    second.refresh_from_db()
+    assert (second.status, second.attempts) == (DeliveryStatus.QUEUED, 0)
+    # ... and the database refuses a second pushing delivery of the stream, whoever asks.
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Delivery.objects.filter(pk=second.pk).update(status=DeliveryStatus.PUSHING)
+    # Another meter's stream is free.
+    other = factories.make_meter(meter.site, name="Other", wattics_stream_id="demo-gas-1")
+    (third,) = deliveries_create_for_upload(upload=factories.make_stored_upload(other, T0, 3))
+    assert delivery_claim(delivery_id=third.pk).pk == third.pk
 
 
 def test_packets_are_one_line_json(meter, wattics_sim):
@@ -256,15 +262,14 @@ def test_it_pushes_two_uploads_of_one_stream_in_the_order_they_were_made(meter, 
     february = factories.make_stored_upload(meter, T0 + timedelta(days=31), 20)
     (first,) = deliveries_create_for_upload(upload=january)
     (second,) = deliveries_create_for_upload(upload=february)
-    # The worker happens to take the later delivery first: it waits for the earlier one.
+    # The worker happens to get the later delivery's message first: it pushes the stream's
+    # oldest delivery, and the later one waits for its turn.
     push_delivery(second.pk)
+    first.refresh_from_db()
     second.refresh_from_db()
-    assert second.status == DeliveryStatus.QUEUED and second.sent == 0
-    assert wattics_sim.packets("demo-elec-1")["accepted"] == []
-    push_delivery(first.pk)
-    second.refresh_from_db()
-    second.next_attempt_at = None
-    second.save(update_fields=["next_attempt_at"])
+    assert first.status == DeliveryStatus.DELIVERED
+    assert (second.status, second.sent, second.attempts) == (DeliveryStatus.QUEUED, 0, 0)
+    assert len(wattics_sim.packets("demo-elec-1")["accepted"]) == 21  # the opening packet and January's 20
     push_delivery(second.pk)
     first.refresh_from_db()
     second.refresh_from_db()

@@ -25,7 +25,6 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from uploads.locks import StreamLock
 from uploads.models import Bill, Delivery, DeliveryStatus, Reading, Target
 from vendors.http import ExchangeLog
 
@@ -109,9 +108,8 @@ class Stop(Exception):
 
 
 class PushRun:
-    def __init__(self, delivery: Delivery, lock: StreamLock, *, vendor: str):
+    def __init__(self, delivery: Delivery, *, vendor: str):
         self.delivery = delivery
-        self.lock = lock
         self.attempt = delivery.attempts
         self.sent = delivery.sent
         self.acknowledged = delivery.acknowledged
@@ -157,13 +155,12 @@ class PushRun:
             self.note = f"{self.note}\n{line}" if self.note else line
 
     def checkpoint(self) -> None:
-        """Save progress, flush the exchange log, refresh the lock; Stop if the run lost its claim."""
+        """Save progress, flush the exchange log; Stop if the run lost its claim."""
         self.log.flush()
         now = timezone.now()
         if not self._mine().update(heartbeat_at=now, updated_at=now, **self._counts()):
             logger.info("delivery %s: claim lost (cancelled or taken over); stopping", self.delivery.pk)
             raise Stop
-        self.lock.refresh()
         self._since_checkpoint = 0
         self._checkpoint_at = time.monotonic()
         if time.monotonic() - self.began > RUN_SLICE_SECONDS:

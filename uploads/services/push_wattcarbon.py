@@ -51,8 +51,8 @@ def bills_csv(rows: list[tuple]) -> bytes:
 
 
 class WattCarbonRun(PushRun):
-    def __init__(self, delivery, lock):
-        super().__init__(delivery, lock, vendor=Vendor.WATTCARBON)
+    def __init__(self, delivery):
+        super().__init__(delivery, vendor=Vendor.WATTCARBON)
         self.meter = delivery.meter
 
     def _client(self) -> WattCarbonClient:
@@ -160,9 +160,9 @@ class WattCarbonRun(PushRun):
         self.finish()
 
 
-def push_wattcarbon_intervals(delivery, lock) -> None:
-    WattCarbonRun(delivery, lock).run_intervals()
+def push_wattcarbon_intervals(delivery) -> None:
+    WattCarbonRun(delivery).run_intervals()
 
 
-def push_wattcarbon_bills(delivery, lock) -> None:
-    WattCarbonRun(delivery, lock).run_bills()
+def push_wattcarbon_bills(delivery) -> None:
+    WattCarbonRun(delivery).run_bills()

@@ -56,8 +56,8 @@ def _base_url(meter) -> str:
 
 
 class WatticsRun(PushRun):
-    def __init__(self, delivery, lock):
-        super().__init__(delivery, lock, vendor=Vendor.WATTICS)
+    def __init__(self, delivery):
+        super().__init__(delivery, vendor=Vendor.WATTICS)
         self.meter = delivery.meter
 
     def rows(self):
@@ -217,5 +217,5 @@ class WatticsRun(PushRun):
             self.wait_after_failure(failures, result.message, result.retry_after)
 
 
-def push_wattics(delivery, lock) -> None:
-    WatticsRun(delivery, lock).run()
+def push_wattics(delivery) -> None:
+    WatticsRun(delivery).run()
