@@ -22,7 +22,7 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken
 from django.core.cache import cache
 
-from vendors.http import ExchangeLog, VendorUnreachable, error_text, send
+from vendors.http import ExchangeLog, VendorUnreachable, error_text, retry_after_seconds, send
 from vendors.safety import vendor_text
 
 __all__ = [
@@ -127,13 +127,6 @@ def field_errors_from(body: Any) -> dict[str, str]:
         errors[key] = f"{errors[key]}; {msg}" if key in errors else msg
     # Shown next to the form's fields: cut and stripped like any vendor text (vendors/safety.py).
     return {vendor_text(key, 100): vendor_text(msg) for key, msg in list(errors.items())[:50]}
-
-
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return max(float(value), 0.0) if value else None
-    except ValueError:
-        return None  # an HTTP date: let the caller's backoff decide
 
 
 # ----- What the portal sends: plain values in, WattCarbon's JSON out ------------------------------
@@ -342,7 +335,7 @@ class WattCarbonClient:
             return
         message = error_text(response) or response.reason or "no message"
         if status in TRANSIENT_STATUSES or status >= 500:
-            raise VendorTransient(status, message, _retry_after(response.headers.get("Retry-After")))
+            raise VendorTransient(status, message, retry_after_seconds(response))
         if status == 403:
             message = f"Forbidden: this WattCarbon account may not do this ({message})."
         elif status == 404:

@@ -15,17 +15,24 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email.utils import parsedate_to_datetime
 from enum import Enum
 from zoneinfo import ZoneInfo
 
 import requests
-from django.utils import timezone
 from requests.cookies import extract_cookies_to_jar
 
 from sites.models import Meter, PacketFormat
-from vendors.http import ExchangeLog, VendorUnreachable, safe_url, send, session, session_key, timeouts
-from vendors.safety import VendorURLRefused, vendor_text
+from vendors.http import (
+    ExchangeLog,
+    VendorUnreachable,
+    no_answer,
+    retry_after_seconds,
+    send,
+    session,
+    session_key,
+    timeouts,
+)
+from vendors.safety import vendor_text
 
 # ----- Wattics API: paths and answers ---------------------------------------------------
 # Published: push is POST {base}/measurements/v2/unifiedjson/ (trailing slash), the latest
@@ -277,12 +284,9 @@ class PacketChannel:
             response = s.get_adapter(self.url).send(request, timeout=timeouts())
             response.content  # noqa: B018 - read the body so the connection goes back to the pool
         except requests.RequestException as exc:
-            message = f"{type(exc).__name__}: no answer from {safe_url(self.url)}"
-            if isinstance(exc, VendorURLRefused):
-                message = f"Refused: {exc}"
-            log.add(method="POST", url=self.url, status_code=None, error=message, request_bytes=len(body),
-                    duration_ms=(time.perf_counter() - started) * 1000)  # fmt: skip
-            raise VendorUnreachable(message) from exc
+            self._prepared = None  # made for the session dropped now
+            raise no_answer(exc, method="POST", url=self.url, log=log, session_key=self.key, started=started,
+                            request_bytes=len(body)) from exc  # fmt: skip
         if "Set-Cookie" in response.headers:
             extract_cookies_to_jar(s.cookies, request, response.raw)
             self._prepared = None  # the next packet carries the new cookies
@@ -361,7 +365,7 @@ class WatticsClient:
             return Result(Outcome.FATAL, f"data stream id {self.stream_id} is not allowed for these credentials")
         if code == 404:
             return Result(Outcome.FATAL, f"data stream id {self.stream_id} unknown at Wattics")
-        retry_after = _retry_after(response)
+        retry_after = retry_after_seconds(response)
         if code in TRANSIENT_CODES or code >= 500:
             return Result(Outcome.TRANSIENT, f"Wattics HTTP {code}: {detail}", retry_after)
         return Result(Outcome.REJECTED, f"rejected by Wattics (HTTP {code}): {detail}")
@@ -372,22 +376,6 @@ def _parse_or_none(value) -> datetime | None:
         return parse_ts(value) if isinstance(value, str) else None
     except ValueError:
         return None
-
-
-def _retry_after(response) -> float | None:
-    """Retry-After in seconds (an HTTP date is read too); None if absent or unreadable."""
-    value = response.headers.get("Retry-After", "").strip()
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - timezone.now()).total_seconds())
 
 
 class StreamError(Exception):
