@@ -20,7 +20,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('accounts', '0002_sec_ui_require_two_factor'),
         ('sites', '0006_simplify_wattcarbon_synced_device_kind'),
-        ('uploads', '0006_push_delivery_counts'),
+        ('uploads', '0007_ops_heartbeat_purged'),
     ]
 
     operations = [
