@@ -29,7 +29,7 @@ class Command(BaseCommand):
                 raise CommandError(f"DJANGO_SUPERUSER_PASSWORD is too weak: {' '.join(exc.messages)}") from exc
         # Settings create no folder at import; the SQLite file and the filesystem broker need theirs.
         settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
-        if settings.CELERY_BROKER_URL.startswith("filesystem://"):
+        if not settings.REDIS_URL:  # the filesystem broker
             for sub in ("queue", "processed", "control"):
                 (settings.BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
         call_command("migrate", interactive=False, verbosity=0)
