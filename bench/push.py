@@ -89,9 +89,10 @@ def push_in_process(delivery) -> None:
 def bodies(meter, count: int) -> list[bytes]:
     """The packets the portal sends for these readings, built by its own PacketBuilder."""
     from uploads.models import Reading
+    from uploads.services.push_wattics import wattics_stream
     from vendors.wattics import PacketBuilder
 
-    builder = PacketBuilder(meter)
+    builder = PacketBuilder(wattics_stream(meter))
     rows = Reading.objects.filter(meter=meter).order_by("ts").values_list("ts", "value", "extra")[:count]
     # The stream's opening packet (the register at the first interval's start), then one per reading.
     return [p.body for p in builder.packets(rows, opening=True)]

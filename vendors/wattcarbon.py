@@ -14,8 +14,10 @@ Errors come back typed, so callers decide without looking at status codes:
 (no answer at all, from vendors.http).
 """
 
+import csv
 import datetime
 import hashlib
+import io
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -231,6 +233,26 @@ def asset_payload(asset: Asset) -> dict[str, Any]:
         payload[EXTERNAL_REGISTRY_ID_FIELD] = asset.external_registry_id
     payload.update(asset.kind_values)
     return payload
+
+
+def intervals_csv(rows: list[tuple[datetime.datetime, float]], factor: float) -> bytes:
+    """The CSV of POST /meters/{id}/intervals: start_datetime (UTC), energy_kwh (value x factor)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["start_datetime", "energy_kwh"])
+    for ts, value in rows:
+        writer.writerow([ts.astimezone(datetime.UTC).isoformat(), repr(float(value) * factor)])
+    return out.getvalue().encode()
+
+
+def bills_csv(rows: list[tuple]) -> bytes:
+    """The CSV of POST /meters/{id}/bills: start_date, end_date, energy_kwh."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["start_date", "end_date", "energy_kwh"])
+    for start, end, kwh in rows:
+        writer.writerow([start.isoformat(), end.isoformat(), repr(float(kwh))])
+    return out.getvalue().encode()
 
 
 # ----- The client ---------------------------------------------------------------------------------

@@ -21,7 +21,6 @@ from zoneinfo import ZoneInfo
 import requests
 from requests.cookies import extract_cookies_to_jar
 
-from sites.models import Meter, PacketFormat
 from vendors.http import (
     ExchangeLog,
     VendorUnreachable,
@@ -111,8 +110,20 @@ class Packet:
     row_ts: datetime | None
 
 
+@dataclass(frozen=True)
+class Stream:
+    """A meter's Wattics data stream, as its packets need it (plain values, no model)."""
+
+    stream_id: str
+    timezone: str  # IANA name: packets are stamped in the site's local time
+    unit: str
+    interval_minutes: int
+    single_value: bool  # the single-value packet format, else electrical (pC_1 ...)
+    label: str = ""  # the meter, in messages
+
+
 class PacketBuilder:
-    """Turns a meter's readings (in ts order) into one-line JSON packets.
+    """Turns a meter's readings (in ts order) into one-line JSON packets of its `Stream`.
 
     Energy meters: `pC_1` is the register, the energy consumed up to `tsISO8601`. The reading
     of the interval [t, t+Δ) therefore goes in the packet stamped t+Δ with the running total
@@ -124,19 +135,19 @@ class PacketBuilder:
     `start_wh` is the meter's register before the first reading given, so a second upload
     continues the count of the first."""
 
-    def __init__(self, meter: Meter, *, start_wh: float = 0.0):
-        self.stream_id = meter.wattics_stream_id
-        self.tz = ZoneInfo(meter.site.timezone)
-        self.single_value = meter.wattics_format == PacketFormat.SINGLE_VALUE
-        if not self.single_value and meter.unit not in ELECTRICAL_UNITS:
+    def __init__(self, stream: Stream, *, start_wh: float = 0.0):
+        self.stream_id = stream.stream_id
+        self.tz = ZoneInfo(stream.timezone)
+        self.single_value = stream.single_value
+        if not self.single_value and stream.unit not in ELECTRICAL_UNITS:
             raise ValueError(
-                f"Meter {meter} is in {meter.unit!r}, which has no electrical Wattics field: "
+                f"Meter {stream.label} is in {stream.unit!r}, which has no electrical Wattics field: "
                 f"use the single-value format or one of {', '.join(ELECTRICAL_UNITS)}"
             )
-        self.field, self.factor, self.cumulative = ELECTRICAL_UNITS.get(meter.unit, ("value", 1.0, False))
+        self.field, self.factor, self.cumulative = ELECTRICAL_UNITS.get(stream.unit, ("value", 1.0, False))
         if self.single_value:
             self.field, self.factor, self.cumulative = "value", 1.0, False
-        self.interval = timedelta(minutes=meter.interval_minutes)
+        self.interval = timedelta(minutes=stream.interval_minutes)
         self.total = start_wh
 
     def stamp(self, ts: datetime) -> datetime:

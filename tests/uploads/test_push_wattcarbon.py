@@ -8,10 +8,9 @@ from accounts.selectors import wattcarbon_account
 from tests import factories
 from uploads.models import Bill, DeliveryStatus
 from uploads.services.deliveries import deliveries_create_for_upload, deliveries_requeue_stale
-from uploads.services.push_wattcarbon import intervals_csv
 from uploads.tasks import push_delivery
 from vendors.http import ExchangeLog
-from vendors.wattcarbon import WattCarbonClient
+from vendors.wattcarbon import WattCarbonClient, intervals_csv
 
 pytestmark = pytest.mark.django_db
 T0 = datetime(2024, 1, 1, tzinfo=UTC)

@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from tests import factories
 from uploads.models import Delivery, DeliveryStatus, Reading
 from uploads.services.deliveries import deliveries_create_for_upload, delivery_claim
+from uploads.services.push_wattics import wattics_stream
 from uploads.tasks import push_delivery
 from vendors.models import HttpExchange
 from vendors.wattics import PacketBuilder
@@ -190,7 +191,7 @@ def test_it_skips_what_the_vendor_already_has_when_resuming(meter, wattics_sim):
     upload = factories.make_stored_upload(meter, T0, 300)
     (delivery,) = deliveries_create_for_upload(upload=upload)
     # An earlier run pushed the opening and 150 readings, then died having recorded only 100.
-    builder = PacketBuilder(meter)
+    builder = PacketBuilder(wattics_stream(meter))
     session = __import__("requests").Session()
     rows = Reading.objects.filter(meter=meter).order_by("ts").values_list("ts", "value", "extra")
     for packet in list(builder.packets(rows, opening=True))[:151]:

@@ -12,8 +12,6 @@ target delivered every row of the span and none has changed since (same digest),
 count as already at vendor and the delivery ends delivered, "up to date".
 """
 
-import csv
-import io
 from collections.abc import Callable
 from datetime import UTC, datetime, time
 
@@ -24,30 +22,19 @@ from uploads.models import Bill, Reading
 from uploads.services.push_run import PushRun, span_rows
 from vendors.http import VendorUnreachable
 from vendors.models import Vendor
-from vendors.wattcarbon import CredentialsRejected, VendorRejected, VendorTransient, WattCarbonClient
+from vendors.wattcarbon import (
+    CredentialsRejected,
+    VendorRejected,
+    VendorTransient,
+    WattCarbonClient,
+    bills_csv,
+    intervals_csv,
+)
 
 # kWh per unit of the meter's readings; WattCarbon takes energy_kwh.
 KWH_PER_UNIT = {"Wh": 1e-3, "kWh": 1.0, "MWh": 1e3}
 # Sign convention (WattCarbon): consumption / grid import positive, generation negative.
 GENERATION_METER_TYPES = frozenset({"production"})
-
-
-def intervals_csv(rows: list[tuple[datetime, float]], factor: float) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["start_datetime", "energy_kwh"])
-    for ts, value in rows:
-        writer.writerow([ts.astimezone(UTC).isoformat(), repr(float(value) * factor)])
-    return out.getvalue().encode()
-
-
-def bills_csv(rows: list[tuple]) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["start_date", "end_date", "energy_kwh"])
-    for start, end, kwh in rows:
-        writer.writerow([start.isoformat(), end.isoformat(), repr(float(kwh))])
-    return out.getvalue().encode()
 
 
 class WattCarbonRun(PushRun):

@@ -19,6 +19,7 @@ from datetime import datetime
 from django.conf import settings
 from django.db.models import Max, Min, Q, Sum
 
+from sites.models import PacketFormat
 from uploads.models import Delivery, Reading, Target
 from uploads.services.push_run import PushRun
 from vendors.models import Vendor
@@ -28,6 +29,7 @@ from vendors.wattics import (
     Outcome,
     Packet,
     PacketBuilder,
+    Stream,
     StreamError,
     TransientError,
     WatticsClient,
@@ -35,6 +37,18 @@ from vendors.wattics import (
 )
 
 READ_BATCH = 1000
+
+
+def wattics_stream(meter) -> Stream:
+    """The meter's Wattics data stream, as vendors.wattics builds its packets."""
+    return Stream(
+        stream_id=meter.wattics_stream_id,
+        timezone=meter.site.timezone,
+        unit=meter.unit,
+        interval_minutes=meter.interval_minutes,
+        single_value=meter.wattics_format == PacketFormat.SINGLE_VALUE,
+        label=str(meter),
+    )
 
 
 def _credentials(meter) -> tuple[str, str]:
@@ -72,7 +86,7 @@ class WatticsRun(PushRun):
         if not username:
             self.fail("No Wattics username and password: set them on the vendor credentials page, then retry.")
         try:
-            builder = PacketBuilder(meter)
+            builder = PacketBuilder(wattics_stream(meter))
         except ValueError as exc:
             self.fail(str(exc))
         client = WatticsClient(base_url=_base_url(meter), username=username, password=password,
