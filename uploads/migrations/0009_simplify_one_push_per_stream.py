@@ -19,8 +19,8 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0002_sec_ui_require_two_factor'),
-        ('sites', '0006_simplify_wattcarbon_synced_device_kind'),
-        ('uploads', '0007_ops_heartbeat_purged'),
+        ('sites', '0007_simplify_wattcarbon_synced_device_kind'),
+        ('uploads', '0008_bills_naive_times'),
     ]
 
     operations = [

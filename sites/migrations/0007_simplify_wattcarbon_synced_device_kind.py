@@ -7,7 +7,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0002_sec_ui_require_two_factor'),
-        ('sites', '0005_push_meter_wattics_base_url'),
+        ('sites', '0006_bills_kinds_naive_times'),
     ]
 
     operations = [
