@@ -4,7 +4,7 @@
 
 Part 1, 10,000 packets of one meter to the Wattics simulator (no added latency):
   (a) portal: a stored upload, its readings and a queued delivery; the Celery task
-      function `push_delivery` called directly, in this process;
+      function `delivery_push_task` called directly, in this process;
   (b) raw: one keep-alive http.client.HTTPConnection (TCP_NODELAY), the same packets,
       basic auth, prebuilt bodies: the floor of what HTTP to the simulator costs;
   (c) naive: requests.post per packet, a new connection each time.
@@ -78,9 +78,9 @@ def queued_delivery(upload, meter, count: int):
 
 
 def push_in_process(delivery) -> None:
-    from uploads.tasks import push_delivery
+    from uploads.tasks import delivery_push_task
 
-    push_delivery(delivery.pk)  # the task function itself, run here
+    delivery_push_task(delivery.pk)  # the task function itself, run here
     delivery.refresh_from_db()
     assert delivery.status == "delivered", (delivery.status, delivery.last_error)
     assert delivery.acknowledged == delivery.total, (delivery.acknowledged, delivery.total)
@@ -322,7 +322,7 @@ def main() -> None:
             [
                 [label, common.show(part1["seconds"][name], ".2f"), common.show(part1["packets_per_s"][name])]
                 for name, label in (
-                    ("portal", "portal push_delivery (in-process)"),
+                    ("portal", "portal delivery_push_task (in-process)"),
                     ("raw", "raw http.client keep-alive"),
                     ("naive", "naive requests.post per packet"),
                 )

@@ -238,15 +238,15 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "requeue-stale-deliveries": {
-        "task": "uploads.tasks.requeue_stale_deliveries",
+        "task": "uploads.tasks.deliveries_requeue_stale_task",
         "schedule": env.float("STALE_DELIVERY_SWEEP_SECONDS", default=60.0),
     },
     "requeue-stale-uploads": {
-        "task": "uploads.ingest.requeue_stale",
+        "task": "uploads.tasks.uploads_requeue_stale_task",
         "schedule": INGEST_SWEEP_SECONDS,
     },
     "purge-expired-upload-files": {
-        "task": "uploads.ingest.purge_expired",
+        "task": "uploads.tasks.uploads_purge_expired_task",
         "schedule": env.float("UPLOAD_RETENTION_SWEEP_SECONDS", default=3600.0),
     },
     "live-feeds-refresh": {

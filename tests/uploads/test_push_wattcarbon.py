@@ -8,7 +8,7 @@ from accounts.selectors import wattcarbon_account
 from tests import factories
 from uploads.models import Bill, DeliveryStatus
 from uploads.services.deliveries import deliveries_create_for_upload, deliveries_requeue_stale
-from uploads.tasks import push_delivery
+from uploads.tasks import delivery_push_task
 from vendors.http import ExchangeLog
 from vendors.wattcarbon import WattCarbonClient, intervals_csv
 
@@ -28,7 +28,7 @@ def wc_meter(org, vendor_credentials):
 
 def _deliver(upload):
     (delivery,) = deliveries_create_for_upload(upload=upload)
-    push_delivery(delivery.pk)
+    delivery_push_task(delivery.pk)
     delivery.refresh_from_db()
     return delivery
 
@@ -148,7 +148,7 @@ def test_a_repush_sends_everything_again(wc_meter, wattcarbon_sim):
 
     delivery = _deliver(factories.make_stored_upload(wc_meter, T0, 20, targets=["wattcarbon_intervals"]))
     delivery_repush(delivery=delivery)
-    push_delivery(delivery.pk)
+    delivery_push_task(delivery.pk)
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.DELIVERED
     assert (delivery.sent, delivery.acknowledged, delivery.already_at_vendor) == (20, 20, 0)

@@ -12,7 +12,7 @@ from tests import factories
 from uploads.models import Delivery, DeliveryStatus, Reading
 from uploads.services.deliveries import deliveries_create_for_upload, delivery_claim
 from uploads.services.push_wattics import wattics_stream
-from uploads.tasks import push_delivery
+from uploads.tasks import delivery_push_task
 from vendors.models import HttpExchange
 from vendors.wattics import PacketBuilder
 
@@ -35,7 +35,7 @@ def meter(org, vendor_credentials):
 
 def _deliver(upload) -> Delivery:
     (delivery,) = deliveries_create_for_upload(upload=upload)
-    push_delivery(delivery.pk)
+    delivery_push_task(delivery.pk)
     delivery.refresh_from_db()
     return delivery
 
@@ -182,7 +182,7 @@ def test_a_long_wait_gives_the_worker_back(meter, wattics_sim, settings):
     assert delivery.status == DeliveryStatus.QUEUED
     assert delivery.next_attempt_at > delivery.updated_at + timedelta(seconds=50)
     # A message that comes early does nothing: the delivery is not due.
-    push_delivery(delivery.pk)
+    delivery_push_task(delivery.pk)
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.QUEUED and delivery.sent == 0
 
@@ -201,7 +201,7 @@ def test_it_skips_what_the_vendor_already_has_when_resuming(meter, wattics_sim):
         status=DeliveryStatus.PUSHING, attempts=1, heartbeat_at=T0, started_at=T0, sent=100, acknowledged=100,
         cursor_ts=T0 + timedelta(minutes=15 * 99),
     )  # fmt: skip
-    push_delivery(delivery.pk)
+    delivery_push_task(delivery.pk)
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.DELIVERED
     assert (delivery.sent, delivery.acknowledged, delivery.rejected) == (300, 300, 0)
@@ -265,13 +265,13 @@ def test_it_pushes_two_uploads_of_one_stream_in_the_order_they_were_made(meter, 
     (second,) = deliveries_create_for_upload(upload=february)
     # The worker happens to get the later delivery's message first: it pushes the stream's
     # oldest delivery, and the later one waits for its turn.
-    push_delivery(second.pk)
+    delivery_push_task(second.pk)
     first.refresh_from_db()
     second.refresh_from_db()
     assert first.status == DeliveryStatus.DELIVERED
     assert (second.status, second.sent, second.attempts) == (DeliveryStatus.QUEUED, 0, 0)
     assert len(wattics_sim.packets("demo-elec-1")["accepted"]) == 21  # the opening packet and January's 20
-    push_delivery(second.pk)
+    delivery_push_task(second.pk)
     first.refresh_from_db()
     second.refresh_from_db()
     assert (first.status, second.status) == (DeliveryStatus.DELIVERED, DeliveryStatus.DELIVERED)
@@ -325,7 +325,7 @@ def test_a_retry_never_claims_rows_the_vendor_does_not_hold(meter, wattics_sim):
     from uploads.services.deliveries import delivery_retry
 
     delivery_retry(delivery=january)
-    push_delivery(january.pk)
+    delivery_push_task(january.pk)
     january.refresh_from_db()
     assert january.status == DeliveryStatus.FAILED
     assert (january.sent, january.acknowledged, january.already_at_vendor, january.not_sendable) == (0, 0, 0, 100)
@@ -379,7 +379,7 @@ def test_the_deadline_counts_from_the_last_progress(meter, wattics_sim, fast_ret
     # Started long ago, but it progressed a moment ago: a short outage does not fail it.
     Delivery.objects.filter(pk=delivery.pk).update(started_at=T0, attempts=1)
     wattics_sim.faults(fail_next=[503, 503, 500])
-    push_delivery(delivery.pk)
+    delivery_push_task(delivery.pk)
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.DELIVERED, delivery.last_error
 
@@ -426,7 +426,7 @@ def test_a_repush_of_a_delivered_span_is_up_to_date(meter, wattics_sim):
 
     delivery = _deliver(factories.make_stored_upload(meter, T0, 12))
     delivery_repush(delivery=delivery)
-    push_delivery(delivery.pk)
+    delivery_push_task(delivery.pk)
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.DELIVERED
     assert (delivery.sent, delivery.acknowledged, delivery.already_at_vendor, delivery.not_sendable) == (0, 0, 12, 0)

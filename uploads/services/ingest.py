@@ -38,6 +38,9 @@ from django.utils import timezone
 from accounts.models import Organization
 from audit.services import audited
 from sites.models import Meter, MeterType, NaiveTimes, ReadingKind
+
+# The tasks import these services; the module is complete by the time a task is enqueued.
+from uploads import tasks
 from uploads.models import Bill, Reading, Target, Upload, UploadStatus
 from uploads.parsing import (
     BILLS,
@@ -303,9 +306,7 @@ def _schedule(upload: Upload, step: str, run_now: bool | None) -> None:
 
 
 def _enqueue(upload_id: int, step: str) -> None:
-    from uploads import ingest_tasks
-
-    task = ingest_tasks.upload_validate_task if step == "validate" else ingest_tasks.upload_store_task
+    task = tasks.upload_validate_task if step == "validate" else tasks.upload_store_task
     transaction.on_commit(lambda: task.delay(upload_id))
 
 
@@ -637,8 +638,6 @@ def uploads_requeue_stale(*, stale_seconds: float | None = None) -> list[int]:
     heartbeat (or claim, before the first beat) is older than `stale_seconds` has no live
     worker. Parsing starts over (it writes only the upload row and its report); storing
     runs again (its rows are upserts). Either way the new claim time ends the old claim."""
-    from uploads import ingest_tasks
-
     stale_seconds = settings.INGEST_STALE_SECONDS if stale_seconds is None else stale_seconds
     now = timezone.now()
     cutoff = now - timedelta(seconds=stale_seconds)
@@ -656,10 +655,10 @@ def uploads_requeue_stale(*, stale_seconds: float | None = None) -> list[int]:
             if Upload.objects.filter(stale, pk=upload_id, status=status).update(
                 status=UploadStatus.RECEIVED, claimed_at=now, heartbeat_at=None
             ):
-                ingest_tasks.upload_validate_task.delay(upload_id)
+                tasks.upload_validate_task.delay(upload_id)
                 requeued.append(upload_id)
         elif Upload.objects.filter(stale, pk=upload_id, status=status).update(claimed_at=now, heartbeat_at=now):
-            ingest_tasks.upload_store_task.delay(upload_id)
+            tasks.upload_store_task.delay(upload_id)
             requeued.append(upload_id)
     if requeued:
         logger.warning("restarted %d stale uploads: %s", len(requeued), requeued[:50])

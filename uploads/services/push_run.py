@@ -25,6 +25,8 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+# The tasks import these services; the module is complete by the time a task is enqueued.
+from uploads import tasks
 from uploads.models import Bill, Delivery, DeliveryStatus, Reading, Target
 from vendors.http import ExchangeLog
 
@@ -41,12 +43,8 @@ RUN_SLICE_SECONDS = 600.0
 
 
 def enqueue(delivery_id: int, *, countdown: float | None = None) -> None:
-    from uploads.tasks import push_delivery
-
-    if countdown:
-        push_delivery.apply_async((delivery_id,), countdown=countdown)
-    else:
-        push_delivery.delay(delivery_id)
+    """The one way a push is put on the queue (deliveries, runs, people's actions)."""
+    tasks.delivery_push_task.apply_async((delivery_id,), countdown=countdown or None)
 
 
 def backoff_seconds(failures: int) -> float:
