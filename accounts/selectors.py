@@ -1,11 +1,11 @@
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
 from accounts.fields import fernet
 from accounts.models import Organization, VendorCredentials
 from vendors.wattcarbon import WattCarbonAccount
 
 
-def organizations_for_user(*, user: AbstractBaseUser):
+def organizations_for_user(*, user: AbstractBaseUser | AnonymousUser):
     return Organization.objects.filter(memberships__user=user).order_by("name")
 
 

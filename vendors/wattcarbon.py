@@ -21,7 +21,7 @@ import io
 from dataclasses import dataclass, field
 from typing import Any
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.core.cache import cache
 
 from vendors.http import ExchangeLog, VendorUnreachable, error_text, retry_after_seconds, send
@@ -266,7 +266,7 @@ class WattCarbonAccount:
     base_url: str
     email: str
     api_key: str
-    cipher: Fernet
+    cipher: Fernet | MultiFernet
 
 
 class WattCarbonClient:

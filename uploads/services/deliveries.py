@@ -48,9 +48,9 @@ def _spans(upload: Upload, target: str) -> dict[int, tuple[datetime, datetime]]:
     """Per meter, the first and last instant of the upload's rows for this target."""
     if target == Target.WATTCARBON_BILLS:
         # A bill delivery's span ends at the last bill's end date (a local date, kept as midnight UTC).
-        rows = Bill.objects.filter(upload=upload).values("meter_id").annotate(first=Min("start_date"),
-                                                                              last=Max("end_date"))  # fmt: skip
-        return {r["meter_id"]: (_day_start(r["first"]), _day_start(r["last"])) for r in rows}
+        bills = Bill.objects.filter(upload=upload).values("meter_id").annotate(first=Min("start_date"),
+                                                                               last=Max("end_date"))  # fmt: skip
+        return {r["meter_id"]: (_day_start(r["first"]), _day_start(r["last"])) for r in bills}
     rows = Reading.objects.filter(upload=upload).values("meter_id").annotate(first=Min("ts"), last=Max("ts"))
     return {r["meter_id"]: (r["first"], r["last"]) for r in rows}
 

@@ -25,6 +25,7 @@ import time as clock
 import zlib
 from datetime import UTC, datetime, time, timedelta
 from pathlib import PurePath
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -341,7 +342,7 @@ class _Report:
     def add(self, error: RowError) -> None:
         self.count += 1
         if self.count <= REPORT_MAX_ROWS:
-            self.writer.writerow([_neutralise(x) for x in (error.line, error.column, error.value, error.problem)])
+            self.writer.writerow([_neutralise(str(x)) for x in (error.line, error.column, error.value, error.problem)])
 
     def save_to(self, upload: Upload) -> str:
         if self.count > REPORT_MAX_ROWS:
@@ -482,7 +483,7 @@ def _validate(upload: Upload, *, claim: _Claim, max_rows: int | None = None) -> 
                 "options": options,
                 "column_mapping": mapping,
             }
-        report, preview = _Report(), []
+        report, preview = _Report(), cast(list[dict], [])
         valid = invalid = 0
         last_bad_line = 0
         start = end = None
@@ -602,7 +603,7 @@ def upload_store(*, upload_id: int) -> Upload:
     try:
         with upload.file.open("rb") as raw:
             parsed = _open(upload, raw)
-            valid = (row for row in parsed if not isinstance(row, RowError))
+            valid: Any = (row for row in parsed if not isinstance(row, RowError))  # bills or readings, by layout
             if parsed.layout.kind == BILLS:
                 ingest_storage.bills_upsert(rows=valid, upload_id=upload.pk)
             else:
