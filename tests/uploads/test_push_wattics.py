@@ -73,8 +73,15 @@ def test_it_fails_a_meter_without_a_stream_id_at_once(org, vendor_credentials):
 
 
 def test_it_pushes_every_reading_in_order_with_cumulative_wh(meter, wattics_sim):
-    # Inserted out of order: the push follows time, not insertion.
-    upload = factories.make_stored_upload(meter, T0, 500, value=lambda i: round(random.uniform(0, 3), 3))
+    # Inserted in a shuffled order: the push follows time, not insertion.
+    upload = factories.make_upload(meter.organization, meter=meter, targets=["wattics"], rows_total=500,
+                                   rows_valid=500, rows_stored=500)  # fmt: skip
+    rows = [Reading(meter=meter, ts=T0 + timedelta(minutes=15 * i), value=round(random.uniform(0, 3), 3), upload=upload)
+            for i in range(500)]  # fmt: skip
+    random.shuffle(rows)
+    Reading.objects.bulk_create(rows)
+    inserted = list(Reading.objects.filter(meter=meter).order_by("pk").values_list("ts", flat=True))
+    assert inserted != sorted(inserted)
     delivery = _deliver(upload)
     assert delivery.status == DeliveryStatus.DELIVERED
     assert (delivery.total, delivery.sent, delivery.acknowledged, delivery.rejected) == (500, 500, 500, 0)
@@ -252,10 +259,14 @@ def test_a_stream_pushes_one_delivery_at_a_time(meter, wattics_sim):
 
 
 def test_packets_are_one_line_json(meter, wattics_sim):
-    _deliver(factories.make_stored_upload(meter, T0, 3))
-    for packet in wattics_sim.packets("demo-elec-1")["accepted"]:
-        assert json.dumps(packet)  # parsed by the simulator, which refuses multi-line bodies
-    assert wattics_sim.packets("demo-elec-1")["rejected_count"] == 0
+    upload = factories.make_stored_upload(meter, T0, 3)
+    rows = Reading.objects.filter(meter=meter).order_by("ts").values_list("ts", "value", "extra")
+    bodies = [p.body for p in PacketBuilder(wattics_stream(meter)).packets(rows, opening=True)]
+    assert len(bodies) == 4 and all(b"\n" not in body and isinstance(json.loads(body), dict) for body in bodies)
+    _deliver(upload)
+    # The simulator refuses a body of more than one line, as Wattics does: all were taken.
+    packets = wattics_sim.packets("demo-elec-1")
+    assert (len(packets["accepted"]), packets["rejected_count"]) == (4, 0)
 
 
 def test_it_pushes_two_uploads_of_one_stream_in_the_order_they_were_made(meter, wattics_sim):
