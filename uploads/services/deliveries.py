@@ -8,7 +8,6 @@ delivered, partially_failed or failed. People may retry, cancel or re-push it; e
 action checks the current status first, in the same UPDATE that changes it.
 """
 
-import contextlib
 import logging
 from datetime import UTC, datetime, time, timedelta
 
@@ -20,7 +19,7 @@ from django.utils import timezone
 
 from audit.services import audited
 from uploads.models import ACTIVE_DELIVERY_STATUSES, Bill, Delivery, DeliveryStatus, Reading, Target, Upload
-from uploads.services.push_run import Stop, enqueue
+from uploads.services.push_run import enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -177,8 +176,8 @@ def delivery_push(*, delivery_id: int) -> None:
     delivery = delivery_claim(delivery_id=delivery_id)
     if delivery is None:
         return
-    with contextlib.suppress(Stop):
-        runners[Target(delivery.target)](delivery)
+    ended = runners[Target(delivery.target)](delivery)
+    logger.debug("delivery %s: run %s", delivery.pk, ended.value)
     _enqueue_next_in_stream(delivery)
 
 
