@@ -16,6 +16,7 @@ measures both on this machine.
 
 import json
 from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
 from itertools import islice
 
 from django.db import connection, transaction
@@ -63,7 +64,7 @@ def readings_upsert(
     return written
 
 
-def _touched_days(batch: list[ReadingRow]) -> list[tuple[int, object, object]]:
+def _touched_days(batch: list[ReadingRow]) -> list[tuple[int, datetime, datetime]]:
     """Per meter of a batch sorted by (meter, ts): its whole UTC days from first to last reading."""
     spans: dict[int, list] = {}
     for r in batch:

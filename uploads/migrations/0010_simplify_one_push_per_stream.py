@@ -20,7 +20,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('accounts', '0002_sec_ui_require_two_factor'),
         ('sites', '0007_simplify_wattcarbon_synced_device_kind'),
-        ('uploads', '0008_bills_naive_times'),
+        ('uploads', '0009_rollups_reading_rollup'),
     ]
 
     operations = [
