@@ -17,7 +17,6 @@ A run never assumes that an earlier run sent something because it was an earlier
 import hashlib
 import json
 import logging
-import random
 import time
 from datetime import datetime, timedelta
 from enum import Enum
@@ -27,6 +26,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 # The tasks import these services; the module is complete by the time a task is enqueued.
+from core import tasks as common
 from uploads import tasks
 from uploads.models import Bill, Delivery, DeliveryStatus, Reading, Target
 from vendors.http import ExchangeLog
@@ -49,10 +49,10 @@ def enqueue(delivery_id: int, *, countdown: float | None = None) -> None:
 
 
 def backoff_seconds(failures: int) -> float:
-    """Exponential backoff with jitter: base·2^(n-1), capped, times a random 0.5–1."""
-    base = settings.DELIVERY_RETRY_BASE_SECONDS
-    delay = min(settings.DELIVERY_RETRY_MAX_SECONDS, base * 2 ** min(failures - 1, 30))
-    return delay * random.uniform(0.5, 1.0)
+    """The shared backoff (core.tasks) with the delivery's base and cap, after `failures` tries."""
+    return common.backoff_seconds(
+        failures - 1, base=settings.DELIVERY_RETRY_BASE_SECONDS, cap=settings.DELIVERY_RETRY_MAX_SECONDS
+    )
 
 
 # Consecutive failures of one item for which the vendor's Retry-After alone decides the wait;
