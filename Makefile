@@ -29,6 +29,7 @@ test: install browser
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: install
 	$(BIN)/ruff format .
@@ -47,4 +48,4 @@ audit:
 	$(AUDIT_VENV)/bin/pip-audit --strict --progress-spinner off -r requirements-dev.txt
 
 clean:
-	rm -rf var/test_portal.sqlite3* .pytest_cache test-artifacts
+	rm -rf .pytest_cache test-artifacts

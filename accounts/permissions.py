@@ -13,17 +13,14 @@ from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404
 
+from accounts.middleware import user_memberships
 from accounts.models import Membership, Organization, Role
 
 M = TypeVar("M", bound=Model)
 
 
 def membership_for(request: HttpRequest, organization: Organization) -> Membership:
-    memberships = getattr(request, "_memberships", None)
-    if memberships is None:
-        memberships = {m.organization_id: m for m in Membership.objects.filter(user=request.user)}
-        request._memberships = memberships
-    membership = memberships.get(organization.pk)
+    membership = next((m for m in user_memberships(request) if m.organization_id == organization.pk), None)
     if membership is None:
         raise Http404("No such object.")
     return membership

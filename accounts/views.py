@@ -6,7 +6,6 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.utils.decorators import method_decorator
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from accounts.fields import is_unreadable
@@ -16,15 +15,7 @@ from accounts.models import Role, mask_secret
 from accounts.permissions import current_org_or_404, require_role
 from accounts.selectors import credentials_for_org, organizations_for_user
 from accounts.services import credentials_update
-
-
-def local_redirect(request: HttpRequest, target: str | None, fallback: str) -> HttpResponse:
-    """Redirect to `target` only if it stays on this site (no other host, no javascript:)."""
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return redirect(target)
-    return redirect(fallback)
+from core.http import local_redirect
 
 
 def _throttled(form) -> bool:

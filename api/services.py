@@ -10,6 +10,8 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
+# The tasks import these services; the module is complete by the time a task is enqueued.
+from api import tasks
 from api.access import Caller
 from audit.services import audit_record
 from sites.models import Meter
@@ -60,10 +62,8 @@ def upload_confirm_when_validated(*, upload: Upload, user=None) -> Upload:
             upload.refresh_from_db()
             return upload
     if upload.status in (UploadStatus.RECEIVED, UploadStatus.PARSING):
-        from api.tasks import upload_autoconfirm
-
         user_id = getattr(user, "pk", None)
-        transaction.on_commit(lambda: upload_autoconfirm.apply_async((upload.pk, user_id), countdown=1))
+        transaction.on_commit(lambda: tasks.upload_autoconfirm_task.apply_async((upload.pk, user_id), countdown=1))
     return upload
 
 

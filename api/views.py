@@ -5,10 +5,12 @@ object of another organization is a 404. Viewers read; operators and owners chan
 (api.access.HasOrganizationRole).
 """
 
+from collections.abc import Callable
 from contextlib import contextmanager
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import QuerySet
 from django.http import FileResponse, Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
@@ -34,8 +36,9 @@ from api.serializers import (
     UploadCreateSerializer,
     UploadSerializer,
 )
-from sites import services as site_services
 from sites.models import Device, Meter, MeterFeed, Site
+from sites.services import crud as site_crud
+from sites.services import sync as site_sync
 from uploads.models import Delivery, DeliveryStatus, Upload
 from uploads.services.deliveries import DeliveryActionError, delivery_cancel, delivery_retry
 from uploads.services.ingest import IngestError, upload_confirm
@@ -60,7 +63,8 @@ def service_errors():
 
 
 class OrgViewSet(viewsets.GenericViewSet):
-    selector = None
+    # The selector that lists the caller's organization's rows (set by each view set).
+    selector: Callable[..., QuerySet]
     lookup_value_converter = "int"
 
     @property
@@ -96,16 +100,16 @@ class SiteViewSet(CrudViewSet):
 
     def perform_create(self, serializer):
         with service_errors():
-            serializer.instance = site_services.site_create(
+            serializer.instance = site_crud.site_create(
                 organization=self.caller.organization, **serializer.validated_data
             )
 
     def perform_update(self, serializer):
         with service_errors():
-            site_services.site_update(site=serializer.instance, **serializer.validated_data)
+            site_crud.site_update(site=serializer.instance, **serializer.validated_data)
 
     def perform_destroy(self, instance):
-        site_services.site_delete(site=instance)
+        site_crud.site_delete(site=instance)
 
 
 class MeterViewSet(CrudViewSet):
@@ -116,23 +120,23 @@ class MeterViewSet(CrudViewSet):
     def perform_create(self, serializer):
         data = dict(serializer.validated_data)
         with service_errors():
-            serializer.instance = site_services.meter_create(
+            serializer.instance = site_crud.meter_create(
                 organization=self.caller.organization, site=data.pop("site"), **data
             )
 
     def perform_update(self, serializer):
         with service_errors():
-            site_services.meter_update(meter=serializer.instance, **serializer.validated_data)
+            site_crud.meter_update(meter=serializer.instance, **serializer.validated_data)
 
     def perform_destroy(self, instance):
-        site_services.meter_delete(meter=instance)
+        site_crud.meter_delete(meter=instance)
 
     @extend_schema(request=None, responses={202: SyncRequestSerializer, 409: SyncRequestSerializer},
                    summary="Sync the meter to WattCarbon (in a worker)")  # fmt: skip
     @action(detail=True, methods=["post"])
     def sync(self, request: Request, pk=None) -> Response:
         meter = self.get_object()
-        return _sync_answer(meter, site_services.meter_sync_request(meter=meter))
+        return _sync_answer(meter, site_sync.meter_sync_request(meter=meter))
 
     @extend_schema(
         request=ReadingsSerializer, responses={201: UploadSerializer, 400: ErrorSerializer},
@@ -168,23 +172,23 @@ class DeviceViewSet(CrudViewSet):
     def perform_create(self, serializer):
         data = self._kwargs(serializer)
         with service_errors():
-            serializer.instance = site_services.device_create(
+            serializer.instance = site_crud.device_create(
                 organization=self.caller.organization, site=data.pop("site"), **data
             )
 
     def perform_update(self, serializer):
         with service_errors():
-            site_services.device_update(device=serializer.instance, **self._kwargs(serializer, serializer.instance))
+            site_crud.device_update(device=serializer.instance, **self._kwargs(serializer, serializer.instance))
 
     def perform_destroy(self, instance):
-        site_services.device_delete(device=instance)
+        site_crud.device_delete(device=instance)
 
     @extend_schema(request=None, responses={202: SyncRequestSerializer, 409: SyncRequestSerializer},
                    summary="Sync the device to WattCarbon (in a worker)")  # fmt: skip
     @action(detail=True, methods=["post"])
     def sync(self, request: Request, pk=None) -> Response:
         device = self.get_object()
-        return _sync_answer(device, site_services.device_sync_request(device=device))
+        return _sync_answer(device, site_sync.device_sync_request(device=device))
 
 
 def _upload_created(view: OrgViewSet, upload) -> Response:

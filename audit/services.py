@@ -67,7 +67,7 @@ def _masked(name: str, value: Any) -> Any:
     return MASK if value else ""
 
 
-_NOTHING = (None, "", [])
+_NOTHING: tuple[object, ...] = (None, "", [])
 
 
 def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list]:

@@ -85,6 +85,35 @@ def median_ms(samples: list[float]) -> float:
     return round(statistics.median(samples) * 1000, 1)
 
 
+# Timings vary from run to run on a shared machine: each is taken RUNS times and reported
+# as the median and the range (lowest to highest), never as one lucky number.
+RUNS = 3
+
+
+def spread(samples: list[float]) -> dict:
+    """{"median", "low", "high", "runs"} of the samples."""
+    return {"median": statistics.median(samples), "low": min(samples), "high": max(samples), "runs": len(samples)}
+
+
+def show(s: dict, fmt: str = ",.0f", unit: str = "") -> str:
+    """A spread as text: `median (low–high)`."""
+    return f"{s['median']:{fmt}}{unit} ({s['low']:{fmt}}–{s['high']:{fmt}})"
+
+
+def commit() -> str:
+    """The code under benchmark: the commit, and whether the work tree differs from it."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short=10", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return f"{head} + uncommitted changes" if dirty else head
+
+
 def machine() -> dict:
     cpu = "unknown"
     try:
@@ -123,6 +152,12 @@ def table(headers: list[str], rows: list[list]) -> str:
 def write_result(name: str, result: dict) -> Path:
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"{name}.json"
-    result = {"benchmark": name, "machine": machine(), "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **result}
+    result = {
+        "benchmark": name,
+        "commit": commit(),
+        "machine": machine(),
+        "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **result,
+    }
     path.write_text(json.dumps(result, indent=2, default=str))
     return path

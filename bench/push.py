@@ -4,7 +4,7 @@
 
 Part 1, 10,000 packets of one meter to the Wattics simulator (no added latency):
   (a) portal: a stored upload, its readings and a queued delivery; the Celery task
-      function `push_delivery` called directly, in this process;
+      function `delivery_push_task` called directly, in this process;
   (b) raw: one keep-alive http.client.HTTPConnection (TCP_NODELAY), the same packets,
       basic auth, prebuilt bodies: the floor of what HTTP to the simulator costs;
   (c) naive: requests.post per packet, a new connection each time.
@@ -15,7 +15,9 @@ Part 2, 16 meters x 200 packets with 20 ms simulated latency:
   Redis, the 16 deliveries created and enqueued by deliveries_create_for_upload.
   Target: parallel at least 10x faster than serial.
 Each case pushes to streams that have no packet yet (the simulator is reset between
-cases, and Wattics discards packets that are not newer than the latest).
+cases, and Wattics discards packets that are not newer than the latest). Every case runs
+common.RUNS times; times, rates and ratios are reported as median and range (a ratio is
+taken within one round, then summarised).
 """
 
 import argparse
@@ -76,9 +78,9 @@ def queued_delivery(upload, meter, count: int):
 
 
 def push_in_process(delivery) -> None:
-    from uploads.tasks import push_delivery
+    from uploads.tasks import delivery_push_task
 
-    push_delivery(delivery.pk)  # the task function itself, run here
+    delivery_push_task(delivery.pk)  # the task function itself, run here
     delivery.refresh_from_db()
     assert delivery.status == "delivered", (delivery.status, delivery.last_error)
     assert delivery.acknowledged == delivery.total, (delivery.acknowledged, delivery.total)
@@ -87,9 +89,10 @@ def push_in_process(delivery) -> None:
 def bodies(meter, count: int) -> list[bytes]:
     """The packets the portal sends for these readings, built by its own PacketBuilder."""
     from uploads.models import Reading
+    from uploads.services.push_wattics import wattics_stream
     from vendors.wattics import PacketBuilder
 
-    builder = PacketBuilder(meter)
+    builder = PacketBuilder(wattics_stream(meter))
     rows = Reading.objects.filter(meter=meter).order_by("ts").values_list("ts", "value", "extra")[:count]
     # The stream's opening packet (the register at the first interval's start), then one per reading.
     return [p.body for p in builder.packets(rows, opening=True)]
@@ -205,7 +208,7 @@ def main() -> None:
     from accounts.services import credentials_update
     from simulators.testing import SimulatorProcess
     from sites.models import Site
-    from uploads.models import Upload
+    from uploads.models import Delivery, Upload
     from uploads.services.deliveries import deliveries_create_for_upload
 
     streams = ["bench-portal", "bench-raw", "bench-naive"] + [f"bench-par-{i:02d}" for i in range(PARALLEL_METERS)]
@@ -228,28 +231,35 @@ def main() -> None:
             rows_valid=packets,
         )
         store_readings(upload, [meter], packets)
-        delivery = queued_delivery(upload, meter, packets)
-        with common.Timer() as portal:
-            push_in_process(delivery)
-        assert accepted(sim, "bench-portal") == packets + 1  # the opening packet, then one per reading
-
         prebuilt = bodies(meter, packets)
         raw_packets = [b.replace(b'"bench-portal"', b'"bench-raw"') for b in prebuilt]
         naive_packets = [b.replace(b'"bench-portal"', b'"bench-naive"') for b in prebuilt]
-        with common.Timer() as raw:
-            raw_loop(sim.url, raw_packets)
-        assert accepted(sim, "bench-raw") == packets + 1
-        with common.Timer() as naive:
-            naive_loop(sim.url, naive_packets)
-        assert accepted(sim, "bench-naive") == packets + 1
+        seconds: dict[str, list[float]] = {"portal": [], "raw": [], "naive": []}
+        for _ in range(common.RUNS):
+            # Each round starts afresh: the vendor forgets the packets (the streams given at start
+            # stay) and the portal its deliveries, so nothing counts as already at the vendor.
+            sim.reset()
+            Delivery.objects.filter(meter=meter).delete()
+            with common.Timer() as t:
+                push_in_process(queued_delivery(upload, meter, packets))
+            seconds["portal"].append(t.seconds)
+            assert accepted(sim, "bench-portal") == packets + 1  # the opening packet, then one per reading
+            with common.Timer() as t:
+                raw_loop(sim.url, raw_packets)
+            seconds["raw"].append(t.seconds)
+            assert accepted(sim, "bench-raw") == packets + 1
+            with common.Timer() as t:
+                naive_loop(sim.url, naive_packets)
+            seconds["naive"].append(t.seconds)
+            assert accepted(sim, "bench-naive") == packets + 1
 
-        rate = {name: packets / t.seconds for name, t in (("portal", portal), ("raw", raw), ("naive", naive))}
+        rates = {name: [packets / x for x in xs] for name, xs in seconds.items()}
         part1 = {
             "packets": packets,
-            "seconds": {"portal": portal.seconds, "raw": raw.seconds, "naive": naive.seconds},
-            "packets_per_s": rate,
-            "portal/raw": rate["portal"] / rate["raw"],
-            "portal/naive": rate["portal"] / rate["naive"],
+            "seconds": {name: common.spread(xs) for name, xs in seconds.items()},
+            "packets_per_s": {name: common.spread(xs) for name, xs in rates.items()},
+            "portal/raw": common.spread([p / r for p, r in zip(rates["portal"], rates["raw"], strict=True)]),
+            "portal/naive": common.spread([p / n for p, n in zip(rates["portal"], rates["naive"], strict=True)]),
         }
 
         # --- part 2: 16 meters, 20 ms latency, serial vs a real worker ----------------------
@@ -263,58 +273,69 @@ def main() -> None:
             rows_valid=PARALLEL_METERS * per_meter,
         )
         store_readings(many, meters, per_meter)
-        sim.faults(latency_ms=LATENCY_MS)
+        serial_s: list[float] = []
         serial_upload = Upload.objects.create(
             organization=org, original_name="serial.csv", status="stored", targets=["wattics"]
         )
-        with common.Timer() as serial:
-            for m in meters:
-                push_in_process(queued_delivery(serial_upload, m, per_meter))
+        for _ in range(common.RUNS):
+            sim.reset()
+            sim.faults(latency_ms=LATENCY_MS)
+            Delivery.objects.filter(meter__in=meters).delete()
+            with common.Timer() as t:
+                for m in meters:
+                    push_in_process(queued_delivery(serial_upload, m, per_meter))
+            serial_s.append(t.seconds)
 
-        sim.reset()  # forget the packets (the streams given at start stay), then the latency again
-        sim.faults(latency_ms=LATENCY_MS)
+        parallel_s: list[float] = []
         worker = Worker(concurrency=PARALLEL_METERS)
         try:
-            with common.Timer() as parallel:
-                created = deliveries_create_for_upload(upload=many)  # enqueued at once: no transaction is open
-                wait_delivered(many, len(created), timeout=600)
+            for _ in range(common.RUNS):
+                sim.reset()
+                sim.faults(latency_ms=LATENCY_MS)
+                Delivery.objects.filter(meter__in=meters).delete()
+                with common.Timer() as t:
+                    created = deliveries_create_for_upload(upload=many)  # enqueued at once: no transaction is open
+                    wait_delivered(many, len(created), timeout=600)
+                parallel_s.append(t.seconds)
+                assert all(accepted(sim, m.wattics_stream_id) == per_meter + 1 for m in meters)
         finally:
             worker.stop()
-        assert all(accepted(sim, m.wattics_stream_id) == per_meter + 1 for m in meters)
         part2 = {
             "meters": PARALLEL_METERS,
             "packets_per_meter": per_meter,
             "latency_ms": LATENCY_MS,
-            "serial_s": serial.seconds,
-            "parallel_s": parallel.seconds,
-            "speed-up": serial.seconds / parallel.seconds,
+            "serial_s": common.spread(serial_s),
+            "parallel_s": common.spread(parallel_s),
+            "speed-up": common.spread([a / b for a, b in zip(serial_s, parallel_s, strict=True)]),
             "ideal_parallel_s": per_meter * LATENCY_MS / 1000,
         }
     finally:
         sim.stop()
 
-    print(f"Wattics push, {packets:,} packets of one meter (simulator on loopback, no added latency)")
+    print(
+        f"Wattics push, {packets:,} packets of one meter (simulator on loopback, no added latency); "
+        f"median (range) of {common.RUNS} runs; commit {common.commit()}"
+    )
     print(
         common.table(
             ["path", "seconds", "packets/s"],
             [
-                ["portal push_delivery (in-process)", f"{portal.seconds:.2f}", f"{rate['portal']:,.0f}"],
-                ["raw http.client keep-alive", f"{raw.seconds:.2f}", f"{rate['raw']:,.0f}"],
-                ["naive requests.post per packet", f"{naive.seconds:.2f}", f"{rate['naive']:,.0f}"],
+                [label, common.show(part1["seconds"][name], ".2f"), common.show(part1["packets_per_s"][name])]
+                for name, label in (
+                    ("portal", "portal delivery_push_task (in-process)"),
+                    ("raw", "raw http.client keep-alive"),
+                    ("naive", "naive requests.post per packet"),
+                )
             ],
         )
     )
     print(f"\n{PARALLEL_METERS} meters x {per_meter} packets, {LATENCY_MS} ms latency per request")
     print(
         common.table(
-            ["run", "seconds", "packets/s"],
+            ["run", "seconds"],
             [
-                ["serial, in-process", f"{serial.seconds:.1f}", f"{PARALLEL_METERS * per_meter / serial.seconds:,.0f}"],
-                [
-                    f"Celery worker, {PARALLEL_METERS} threads",
-                    f"{parallel.seconds:.1f}",
-                    f"{PARALLEL_METERS * per_meter / parallel.seconds:,.0f}",
-                ],
+                ["serial, in-process", common.show(part2["serial_s"], ".1f")],
+                [f"Celery worker, {PARALLEL_METERS} threads", common.show(part2["parallel_s"], ".1f")],
             ],
         )
     )
@@ -326,8 +347,11 @@ def main() -> None:
     print()
     verdicts = {}
     for name, value in ratios.items():
-        verdicts[name] = value >= TARGETS[name]
-        print(f"{name:18} {value:6.2f}x  (target >= {TARGETS[name]}x): {'met' if verdicts[name] else 'MISSED'}")
+        verdicts[name] = value["median"] >= TARGETS[name]
+        print(
+            f"{name:18} {common.show(value, '.2f', 'x')}  (target >= {TARGETS[name]}x): "
+            f"{'met' if verdicts[name] else 'MISSED'}"
+        )
     common.write_result(
         "push",
         {

@@ -3,7 +3,8 @@
     .venv/bin/python bench/run_all.py [--quick]      # or: make bench
 
 Each script prints its own table and writes bench/out/<name>.json; this prints the
-machine and the headline figures of all of them against their targets.
+commit under benchmark, the machine and the headline figures of all of them against
+their targets. The README's figures are this summary of one run.
 """
 
 import argparse
@@ -18,34 +19,41 @@ SCRIPTS = ["ingest", "push", "dashboard"]
 
 
 def summary_rows() -> list[list]:
+    """The headline figures; a timing is the median of its runs, with the range in brackets."""
     rows = []
     ingest = json.loads((common.OUT / "ingest.json").read_text())
     big = ingest["sizes"][-1]
-    rows.append([f"ingest {big['rows']:,} rows: portal rows/s", f"{big['portal_rows_s']:,.0f}", "", ""])
-    rows.append(["ingest: raw COPY rows/s", f"{big['copy_rows_s']:,.0f}", "", ""])
+    rows.append([f"ingest {big['rows']:,} rows: portal rows/s", common.show(big["portal_rows_s"]), "", ""])
+    rows.append(["ingest: raw COPY rows/s", common.show(big["copy_rows_s"]), "", ""])
     rows.append(
         [
             "ingest: portal / raw COPY",
-            f"{big['ratio']:.3f}x",
+            common.show(big["ratio"], ".3f", "x"),
             f">= {ingest['target_ratio']}x",
             "met" if ingest["ratio_met"] else "MISSED",
         ]
     )
+    rows.append(["ingest: SQL-only store / raw COPY", common.show(big["ceiling_ratio"], ".3f", "x"), "", ""])
     growth = ", ".join(f"{r['rows']:,}: +{r['rss_growth_mb']:.0f}" for r in ingest["sizes"])
     rows.append(["ingest: peak RSS growth (MB)", growth, "flat", "met" if ingest["memory_flat"] else "MISSED"])
 
     push = json.loads((common.OUT / "push.json").read_text())
     for name, rate in push["single_meter"]["packets_per_s"].items():
-        rows.append([f"push {push['single_meter']['packets']:,} packets: {name} packets/s", f"{rate:,.0f}", "", ""])
+        rows.append([f"push {push['single_meter']['packets']:,} packets: {name} packets/s", common.show(rate), "", ""])
     for name, value in push["ratios"].items():
         rows.append(
-            [f"push: {name}", f"{value:.2f}x", f">= {push['targets'][name]}x", "met" if push["met"][name] else "MISSED"]
+            [
+                f"push: {name}",
+                common.show(value, ".2f", "x"),
+                f">= {push['targets'][name]}x",
+                "met" if push["met"][name] else "MISSED",
+            ]
         )
     par = push["parallel"]
     rows.append(
         [
             f"push {par['meters']}x{par['packets_per_meter']} @ {par['latency_ms']} ms: serial / parallel s",
-            f"{par['serial_s']:.1f} / {par['parallel_s']:.1f}",
+            f"{common.show(par['serial_s'], '.1f')} / {common.show(par['parallel_s'], '.1f')}",
             "",
             "",
         ]
@@ -55,8 +63,8 @@ def summary_rows() -> list[list]:
     for page in dash["pages"]:
         rows.append(
             [
-                f"page {page['page']}: median ms ({page['queries']} queries)",
-                f"{page['median_ms']}",
+                f"page {page['page']}: ms ({page['queries']} queries)",
+                f"{page['median_ms']} ({page['min_ms']}–{page['max_ms']})",
                 f"< {dash['target_median_ms']:.0f}",
                 "met" if page["met"] else "MISSED",
             ]
@@ -68,6 +76,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     args = parser.parse_args()
+    code_under_test = common.commit()
+    print(f"benchmarks of commit {code_under_test}", flush=True)
     failed = []
     for name in SCRIPTS:
         print(f"\n===== {name} =====", flush=True)
@@ -80,6 +90,7 @@ def main() -> None:
 
     m = common.machine()
     print("\n===== summary =====")
+    print(f"commit: {code_under_test}; each timing: median (lowest–highest) of {common.RUNS} runs")
     print(
         f"machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, Python {m['python']}, "
         f"PostgreSQL {m['postgresql']}, load average now {m['load_average']}"

@@ -5,7 +5,6 @@ from django.core.exceptions import BadRequest
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.templatetags.static import static
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 
@@ -28,7 +27,7 @@ def favicon(request: HttpRequest) -> HttpResponse:
 def _active_context(request: HttpRequest) -> dict:
     org = current_org_or_404(request)
     active = selectors.with_progress(selectors.active_deliveries(organization=org))
-    return {"org": org, "active": active, "next_url": reverse("dashboard:home")}
+    return {"org": org, "active": active}
 
 
 def home(request: HttpRequest) -> HttpResponse:

@@ -7,23 +7,18 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from accounts.models import Role
 from accounts.permissions import current_org_or_404, require_role
+from core.http import local_url
 from mfa import selectors, services
 from mfa.forms import RequireTwoFactorForm, SetupForm, TokenForm
 
 
 def _next_url(request: HttpRequest) -> str:
-    candidate = request.POST.get("next") or request.GET.get("next") or ""
-    if url_has_allowed_host_and_scheme(
-        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return candidate
-    return "/"
+    return local_url(request, request.POST.get("next") or request.GET.get("next"), "/")
 
 
 def _qr_svg(uri: str) -> str:
@@ -79,7 +74,7 @@ def setup_qr(request: HttpRequest) -> HttpResponse:
 @never_cache
 def verify(request: HttpRequest) -> HttpResponse:
     """The second step of the login: a code from the authenticator app, or a recovery code."""
-    if request.user.is_verified():
+    if request.user.is_verified():  # type: ignore[union-attr]  # django-otp adds it (OTPMiddleware)
         return redirect(_next_url(request))
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():

@@ -10,9 +10,9 @@ import hashlib
 import hmac
 import json
 import logging
-import random
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import partial
 
 import requests
 from django.conf import settings
@@ -22,6 +22,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Membership, Organization
+from core.tasks import backoff_seconds
+
+# The tasks import these services; the module is complete by the time a task is enqueued.
+from notifications import tasks
 from notifications.models import (
     EmailMode,
     EmailPreference,
@@ -102,9 +106,12 @@ def notice_dispatch(*, notice: Notice) -> None:
             continue
         delivery, created = WebhookDelivery.objects.get_or_create(webhook=webhook, notice=notice)
         if created:
-            from notifications.tasks import webhook_deliver
+            transaction.on_commit(partial(tasks.webhook_deliver_task.delay, delivery.pk))
 
-            transaction.on_commit(lambda pk=delivery.pk: webhook_deliver.delay(pk))
+
+def _iso(moment: datetime | None) -> str:
+    # The rows scanned have the moment (the query asks for it); the type allows None.
+    return moment.isoformat() if moment else ""
 
 
 def notices_scan(*, now=None) -> list[Notice]:
@@ -121,7 +128,7 @@ def notices_scan(*, now=None) -> list[Notice]:
         notice = notice_create(
             organization=d.organization, event=Event.DELIVERY_FAILED,
             # A retried delivery that fails again is a new failure (a new finished_at).
-            subject=f"delivery:{d.pk}:{d.finished_at.isoformat()}",
+            subject=f"delivery:{d.pk}:{_iso(d.finished_at)}",
             title=f"Delivery {d.get_status_display().lower()}: {d.upload.original_name} to {d.get_target_display()}",
             body=f"Meter {d.meter.name}: {d.acknowledged}/{d.total} rows acknowledged, {d.rejected} rejected. "
             f"{d.last_error}",
@@ -147,8 +154,6 @@ def notices_scan(*, now=None) -> list[Notice]:
 def webhooks_requeue_lost(*, now=None) -> list[int]:
     """Pending webhook deliveries whose retry message was lost (broker restart), enqueued again.
     A duplicate is harmless: an attempt on a delivery no longer pending does nothing."""
-    from notifications.tasks import webhook_deliver
-
     now = now or timezone.now()
     overdue = now - LOST_AFTER
     lost = WebhookDelivery.objects.filter(status=WebhookStatus.PENDING).filter(
@@ -157,7 +162,7 @@ def webhooks_requeue_lost(*, now=None) -> list[int]:
     ids = list(lost.values_list("pk", flat=True)[:500])
     for pk in ids:
         WebhookDelivery.objects.filter(pk=pk).update(next_attempt_at=now)
-        webhook_deliver.delay(pk)
+        tasks.webhook_deliver_task.delay(pk)
     return ids
 
 
@@ -170,12 +175,12 @@ def feeds_check(*, now=None) -> list[Notice]:
         meter = feed.meter
         notice = notice_create(
             organization=meter.organization, event=Event.FEED_LATE,
-            subject=f"feed:{meter.pk}:{feed.late_since.isoformat()}",
+            subject=f"feed:{meter.pk}:{_iso(feed.late_since)}",
             title=f"Live meter late: {meter}",
             body=f"No reading since {feed.last_reading_at:%Y-%m-%d %H:%M} UTC "
             f"(expected every {meter.interval_minutes} minutes).",
             url=f"/meters/{meter.pk}/",
-            payload={"meter": meter.pk, "last_reading_at": feed.last_reading_at.isoformat(),
+            payload={"meter": meter.pk, "last_reading_at": _iso(feed.last_reading_at),
                      "due_at": feed.due_at.isoformat() if feed.due_at else None},
         )  # fmt: skip
         if notice:
@@ -191,10 +196,11 @@ def digests_send(*, now=None) -> int:
         if not pref.user.email:
             continue
         since = pref.last_digest_at or now - timedelta(days=1)
-        notices = Notice.objects.filter(
-            organization=pref.organization, event__in=pref.events, created_at__gt=since, created_at__lte=now
-        ).order_by("created_at")
-        notices = list(notices)
+        notices = list(
+            Notice.objects.filter(
+                organization=pref.organization, event__in=pref.events, created_at__gt=since, created_at__lte=now
+            ).order_by("created_at")
+        )
         if notices:
             lines = [f"- {n.created_at:%Y-%m-%d %H:%M} {n.title}\n  {_absolute(n.url)}" for n in notices]
             send_mail(f"[{pref.organization.name}] {len(notices)} notices since {since:%Y-%m-%d %H:%M} UTC",
@@ -234,9 +240,9 @@ def webhook_body(notice: Notice) -> bytes:
 
 
 def webhook_backoff(attempt: int) -> float:
-    """Exponential backoff with jitter: base × 2^(attempt-1), ±25 %."""
-    delay = settings.WEBHOOK_RETRY_BASE_SECONDS * 2 ** (attempt - 1)
-    return delay * random.uniform(0.75, 1.25)
+    """The shared backoff (full jitter) from WEBHOOK_RETRY_BASE_SECONDS, doubling per attempt."""
+    base = settings.WEBHOOK_RETRY_BASE_SECONDS
+    return backoff_seconds(attempt - 1, base=base, cap=base * 2**settings.WEBHOOK_MAX_ATTEMPTS)
 
 
 def webhook_attempt(*, delivery_id: int) -> float | None:

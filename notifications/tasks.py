@@ -2,30 +2,30 @@
 
 from celery import shared_task
 
+from core import tasks as common
 from notifications import services
 
 
-@shared_task(name="notifications.scan", time_limit=300, soft_time_limit=280, ignore_result=True)
-def scan() -> int:
+@shared_task(time_limit=300, soft_time_limit=280, ignore_result=True)
+def scan_task() -> int:
     """Periodic: failed deliveries and invalid uploads become notices; lost webhook retries resume."""
     services.webhooks_requeue_lost()
     return len(services.notices_scan())
 
 
-@shared_task(name="notifications.feeds_refresh", time_limit=300, soft_time_limit=280, ignore_result=True)
-def feeds_refresh() -> int:
+@shared_task(time_limit=300, soft_time_limit=280, ignore_result=True)
+def feeds_refresh_task() -> int:
     """Periodic: live feeds recomputed; late meters become notices."""
     return len(services.feeds_check())
 
 
-@shared_task(name="notifications.send_digests", time_limit=600, soft_time_limit=580, ignore_result=True)
-def send_digests() -> int:
+@shared_task(time_limit=600, soft_time_limit=580, ignore_result=True)
+def send_digests_task() -> int:
     return services.digests_send()
 
 
-@shared_task(bind=True, name="notifications.webhook_deliver", acks_late=True, max_retries=None,
-             time_limit=120, soft_time_limit=100)  # fmt: skip
-def webhook_deliver(self, delivery_id: int) -> None:
+@shared_task(**common.TASK_OPTIONS, bind=True, max_retries=None, time_limit=120, soft_time_limit=100)
+def webhook_deliver_task(self, delivery_id: int) -> None:
     delay = services.webhook_attempt(delivery_id=delivery_id)
     if delay is not None:
         raise self.retry(countdown=delay)

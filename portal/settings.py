@@ -12,13 +12,17 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(environ.Env().str("PORTAL_VAR_DIR", default=str(BASE_DIR / "var")))
-# Local state of the embedded default: SQLite file, media, broker folders.
-VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 env = environ.Env()
-if (BASE_DIR / ".env").exists():
-    env.read_env(str(BASE_DIR / ".env"))
+# .env first, so every value below (PORTAL_VAR_DIR too) may come from it; the process
+# environment wins over the file. PORTAL_ENV_FILE names another file (tests use it).
+ENV_FILE = Path(env.str("PORTAL_ENV_FILE", default=str(BASE_DIR / ".env")))
+if ENV_FILE.is_file():
+    env.read_env(str(ENV_FILE))
+
+# Local state of the embedded default: SQLite file, media, broker folders. Settings
+# create no directory: `bootstrap` (run by `make run`) does.
+VAR_DIR = Path(env.str("PORTAL_VAR_DIR", default=str(BASE_DIR / "var")))
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 _DEV_SECRET = "dev-only-insecure-secret-key-change-me-0123456789abcdefghijklmnop"
@@ -111,8 +115,6 @@ TEMPLATES = [
 # --- Database -----------------------------------------------------------------
 # SQLite by default (WAL and a busy timeout so the web process and the worker can
 # write side by side); DATABASE_URL switches to PostgreSQL.
-# Set by the test suite so concurrent test runs on one machine get their own database.
-_TEST_DB_SUFFIX = env.str("PORTAL_TEST_DB_SUFFIX", default="")
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'portal.sqlite3'}"),
 }
@@ -122,12 +124,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-    # A file, not memory, so a Celery worker process can share the test database.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test_portal{_TEST_DB_SUFFIX}.sqlite3")}
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}{_TEST_DB_SUFFIX}"}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Auth ---------------------------------------------------------------------
@@ -151,7 +150,6 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
-STATIC_ROOT.mkdir(exist_ok=True)
 FORMS_URLFIELD_ASSUME_HTTPS = True
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 MEDIA_URL = "media/"
@@ -240,27 +238,27 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "requeue-stale-deliveries": {
-        "task": "uploads.tasks.requeue_stale_deliveries",
+        "task": "uploads.tasks.deliveries_requeue_stale_task",
         "schedule": env.float("STALE_DELIVERY_SWEEP_SECONDS", default=60.0),
     },
     "requeue-stale-uploads": {
-        "task": "uploads.ingest.requeue_stale",
+        "task": "uploads.tasks.uploads_requeue_stale_task",
         "schedule": INGEST_SWEEP_SECONDS,
     },
     "purge-expired-upload-files": {
-        "task": "uploads.ingest.purge_expired",
+        "task": "uploads.tasks.uploads_purge_expired_task",
         "schedule": env.float("UPLOAD_RETENTION_SWEEP_SECONDS", default=3600.0),
     },
     "live-feeds-refresh": {
-        "task": "notifications.feeds_refresh",
+        "task": "notifications.tasks.feeds_refresh_task",
         "schedule": env.float("LIVE_FEED_CHECK_SECONDS", default=300.0),
     },
     "notifications-scan": {
-        "task": "notifications.scan",
+        "task": "notifications.tasks.scan_task",
         "schedule": env.float("NOTIFICATION_SCAN_SECONDS", default=60.0),
     },
     "notifications-digest": {
-        "task": "notifications.send_digests",
+        "task": "notifications.tasks.send_digests_task",
         "schedule": env.float("NOTIFICATION_DIGEST_SECONDS", default=24 * 3600.0),
     },
 }
@@ -339,6 +337,14 @@ WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=6)
 WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=10.0)
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
 PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000")
+
+# --- make run (`bootstrap`, `runportal`) ----------------------------------------
+DJANGO_SUPERUSER_USERNAME = env.str("DJANGO_SUPERUSER_USERNAME", default="admin")
+# In production there is no default: `bootstrap` refuses to run without a strong one.
+DJANGO_SUPERUSER_PASSWORD = env.str("DJANGO_SUPERUSER_PASSWORD", default="portal-admin" if DEBUG else "")
+DJANGO_SUPERUSER_EMAIL = env.str("DJANGO_SUPERUSER_EMAIL", default="")
+PORTAL_ADDR = env.str("PORTAL_ADDR", default="127.0.0.1:8000")
+WORKER_CONCURRENCY = env.int("WORKER_CONCURRENCY", default=8)
 
 # --- Security -----------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

@@ -28,6 +28,8 @@ import queue
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -154,6 +156,18 @@ class SimulatorProcess:
 
     def reset(self) -> None:
         self._post("/_sim/reset", {})
+
+    def wait_until(self, condition: Callable[[], bool], *, what: str, timeout: float = 30) -> None:
+        """Poll until condition() holds, rather than sleeping for a guessed time."""
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.kind} simulator: timed out after {timeout}s waiting until {what}")
+            time.sleep(0.05)
+
+    def wait_tokens_expired(self, timeout: float = 30) -> None:
+        """Until every bearer token the (WattCarbon) simulator issued has expired."""
+        self.wait_until(lambda: self.state()["tokens"] == 0, what="no token is live", timeout=timeout)
 
     def packets(self, stream_id: str) -> dict[str, Any]:
         return self._get(f"/_sim/streams/{stream_id}/packets")

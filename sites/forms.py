@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 
 from accounts.models import Organization
 from sites.methodologies import METHODOLOGIES, canonical_kind, clean_values, form_fields, kind_choices
-from sites.models import Device, Meter, MeterType, NaiveTimes, ReadingKind, Site, SyncStatus
+from sites.models import Device, Meter, NaiveTimes, ReadingKind, Site
 from vendors.safety import VendorURLRefused, check_base_url
 
 COMMON_TIMEZONES = [
@@ -253,10 +253,6 @@ class DeviceForm(forms.Form):
         return self.kind
 
     @property
-    def common_bound_fields(self):
-        return [self[name] for name in self.COMMON_FIELDS]
-
-    @property
     def kind_bound_fields(self):
         return [self[name] for name in self.kind_field_names]
 
@@ -300,7 +296,3 @@ class DeviceDocumentForm(forms.Form):
 
     document_type = forms.CharField(widget=forms.HiddenInput)
     file = forms.FileField(label="CSV file")
-
-
-SYNC_STATUS_FILTER = [("", "Any status"), *SyncStatus.choices]
-METER_TYPE_FILTER = [("", "Any type"), *MeterType.choices]

@@ -5,6 +5,7 @@ from django.db import models
 
 from accounts.fields import EncryptedTextField
 from accounts.models import Organization
+from sites.methodologies import METHODOLOGIES
 
 
 def validate_timezone(value: str) -> None:
@@ -20,6 +21,31 @@ class SyncStatus(models.TextChoices):
     SYNCING = "syncing", "Syncing"
     SYNCED = "synced", "Synced"
     FAILED = "failed", "Failed"
+
+
+class WattCarbonSynced(models.Model):
+    """Where a meter or a device stands at WattCarbon. Only the sync services move it."""
+
+    wattcarbon_id = models.CharField("WattCarbon id", max_length=64, blank=True)
+    wattcarbon_status = models.CharField(max_length=16, choices=SyncStatus.choices, default=SyncStatus.NOT_SYNCED)
+    wattcarbon_error = models.TextField(blank=True)
+    # WattCarbon's 422 as {field: message}, shown next to the fields on the page.
+    wattcarbon_field_errors = models.JSONField(default=dict, blank=True)
+    # When a worker claimed the sync: a "syncing" row whose worker died can be claimed again later.
+    wattcarbon_claimed_at = models.DateTimeField(null=True, blank=True)
+    wattcarbon_synced_at = models.DateTimeField(null=True, blank=True)
+    # The intent to create, saved before the POST. Set without an id, it means a creation may
+    # have happened: the next sync looks first (a meter by this marker, which we put in its
+    # remote name; an asset by its customId).
+    wattcarbon_marker = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        abstract = True
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(wattcarbon_status__in=SyncStatus.values), name="%(class)s_sync_status_valid"
+            ),
+        ]
 
 
 class Site(models.Model):
@@ -82,7 +108,7 @@ class NaiveTimes(models.TextChoices):
     UTC = "utc", "UTC"
 
 
-class Meter(models.Model):
+class Meter(WattCarbonSynced):
     # The organization is repeated from the site so every query can scope on it directly.
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="meters")
     site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="meters")
@@ -105,24 +131,14 @@ class Meter(models.Model):
     wattics_password = EncryptedTextField(blank=True)
     # With the meter's own credentials, its own Wattics entry point (e.g. the test one); empty: the organization's.
     wattics_base_url = models.URLField("Wattics base URL", blank=True)
-    wattcarbon_id = models.CharField("WattCarbon meter id", max_length=64, blank=True)
-    wattcarbon_status = models.CharField(max_length=16, choices=SyncStatus.choices, default=SyncStatus.NOT_SYNCED)
-    wattcarbon_error = models.TextField(blank=True)
-    # WattCarbon's 422 as {field: message}, shown next to the fields on the page.
-    wattcarbon_field_errors = models.JSONField(default=dict, blank=True)
-    # When a worker claimed the sync: a "syncing" row whose worker died can be claimed again later.
-    wattcarbon_claimed_at = models.DateTimeField(null=True, blank=True)
-    wattcarbon_synced_at = models.DateTimeField(null=True, blank=True)
-    # The intent to create, saved before the POST: a marker we put in the remote meter's name.
-    # Set without an id, it means a creation may have happened: the next sync looks for it first.
-    wattcarbon_marker = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     # A live meter sends readings continuously: its feed is watched for lateness (sites.feeds).
     live = models.BooleanField(default=False, help_text="Readings arrive continuously; warn when they are late.")
 
-    class Meta:
+    class Meta(WattCarbonSynced.Meta):
         ordering = ["site__name", "name"]
         constraints = [
+            *WattCarbonSynced.Meta.constraints,
             models.UniqueConstraint(fields=["site", "name"], name="meter_unique_name_per_site"),
             models.UniqueConstraint(
                 fields=["organization", "wattics_stream_id"],
@@ -130,9 +146,6 @@ class Meter(models.Model):
                 name="meter_unique_stream_per_org",
             ),
             models.CheckConstraint(condition=models.Q(interval_minutes__gt=0), name="meter_interval_positive"),
-            models.CheckConstraint(
-                condition=models.Q(wattcarbon_status__in=SyncStatus.values), name="meter_sync_status_valid"
-            ),
             models.CheckConstraint(
                 condition=models.Q(reading_kind__in=ReadingKind.values), name="meter_reading_kind_valid"
             ),
@@ -145,12 +158,13 @@ class Meter(models.Model):
         return f"{self.site.name} / {self.name}" if self.site_id else self.name
 
 
-class Device(models.Model):
+class Device(WattCarbonSynced):
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="devices")
     site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="devices")
     name = models.CharField(max_length=200)
     custom_id = models.CharField("custom id", max_length=100)
-    # A key of sites.methodologies.METHODOLOGIES; its own fields live in `fields`.
+    # A key of sites.methodologies.METHODOLOGIES (the database refuses any other); its own
+    # fields live in `fields`.
     kind = models.CharField(max_length=64)
     meters = models.ManyToManyField(Meter, related_name="devices", blank=True)
     # Not every kind has one (demand response does not): the methodology registry says which.
@@ -160,25 +174,14 @@ class Device(models.Model):
     external_registry_name = models.CharField(max_length=100, blank=True)
     external_registry_id = models.CharField(max_length=100, blank=True)
     fields = models.JSONField(default=dict, blank=True)
-    wattcarbon_id = models.CharField("WattCarbon device id", max_length=64, blank=True)
-    wattcarbon_status = models.CharField(max_length=16, choices=SyncStatus.choices, default=SyncStatus.NOT_SYNCED)
-    wattcarbon_error = models.TextField(blank=True)
-    # WattCarbon's 422 as {field: message}, shown next to the fields on the page.
-    wattcarbon_field_errors = models.JSONField(default=dict, blank=True)
-    # When a worker claimed the sync: a "syncing" row whose worker died can be claimed again later.
-    wattcarbon_claimed_at = models.DateTimeField(null=True, blank=True)
-    wattcarbon_synced_at = models.DateTimeField(null=True, blank=True)
-    # The intent to create, saved before the POST (the asset is found again by its customId).
-    wattcarbon_marker = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
-    class Meta:
+    class Meta(WattCarbonSynced.Meta):
         ordering = ["site__name", "name"]
         constraints = [
+            *WattCarbonSynced.Meta.constraints,
             models.UniqueConstraint(fields=["organization", "custom_id"], name="device_unique_custom_id_per_org"),
-            models.CheckConstraint(
-                condition=models.Q(wattcarbon_status__in=SyncStatus.values), name="device_sync_status_valid"
-            ),
+            models.CheckConstraint(condition=models.Q(kind__in=list(METHODOLOGIES)), name="device_kind_known"),
         ]
 
     def __str__(self) -> str:

@@ -5,7 +5,7 @@ import zoneinfo
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, QuerySet
 from django.db.models.functions import TruncDate
 
 from accounts.models import Organization
@@ -19,45 +19,23 @@ MIN_BASELINE_DAYS = 329
 MIN_DAY_SHARE = 0.9
 
 
-def sites_for_org(*, organization: Organization, search: str = "") -> QuerySet[Site]:
-    qs = Site.objects.filter(organization=organization).annotate(
-        meter_count=Count("meters", distinct=True), device_count=Count("devices", distinct=True)
+def sites_for_org(*, organization: Organization) -> QuerySet[Site]:
+    """The organization's sites with their meter and device counts (sites.filters.SiteFilter narrows them)."""
+    return (
+        Site.objects.filter(organization=organization)
+        .annotate(meter_count=Count("meters", distinct=True), device_count=Count("devices", distinct=True))
+        .order_by("name")
     )
-    if search:
-        qs = qs.filter(Q(name__icontains=search) | Q(custom_id__icontains=search) | Q(city__icontains=search))
-    return qs.order_by("name")
 
 
-def meters_for_org(
-    *, organization: Organization, search: str = "", site_id: str = "", meter_type: str = "", status: str = ""
-) -> QuerySet[Meter]:
-    qs = Meter.objects.filter(organization=organization).select_related("site")
-    if search:
-        qs = qs.filter(
-            Q(name__icontains=search) | Q(wattics_stream_id__icontains=search) | Q(wattcarbon_id__iexact=search)
-        )
-    if site_id:
-        qs = qs.filter(site_id=site_id)
-    if meter_type:
-        qs = qs.filter(meter_type=meter_type)
-    if status:
-        qs = qs.filter(wattcarbon_status=status)
-    return qs.order_by("site__name", "name")
+def meters_for_org(*, organization: Organization) -> QuerySet[Meter]:
+    """The organization's meters with their sites (sites.filters.MeterFilter narrows them)."""
+    return Meter.objects.filter(organization=organization).select_related("site").order_by("site__name", "name")
 
 
-def devices_for_org(
-    *, organization: Organization, search: str = "", site_id: str = "", kind: str = "", status: str = ""
-) -> QuerySet[Device]:
-    qs = Device.objects.filter(organization=organization).select_related("site")
-    if search:
-        qs = qs.filter(Q(name__icontains=search) | Q(custom_id__icontains=search))
-    if site_id:
-        qs = qs.filter(site_id=site_id)
-    if kind:
-        qs = qs.filter(kind=kind)
-    if status:
-        qs = qs.filter(wattcarbon_status=status)
-    return qs.order_by("site__name", "name")
+def devices_for_org(*, organization: Organization) -> QuerySet[Device]:
+    """The organization's devices with their sites (sites.filters.DeviceFilter narrows them)."""
+    return Device.objects.filter(organization=organization).select_related("site").order_by("site__name", "name")
 
 
 def exchanges_for(*, meter: Meter | None = None, device: Device | None = None, limit: int = 10) -> list[HttpExchange]:

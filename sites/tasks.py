@@ -1,65 +1,69 @@
-"""Celery tasks: each takes an id, calls a service, and retries transient failures."""
+"""Celery tasks: each takes an id, calls a service, and retries transient failures.
 
-import random
+Retries are explicit (`self.retry`) rather than Celery's autoretry: the countdown honours
+the vendor's Retry-After, and a sync that gives up is recorded as failed."""
 
 from celery import shared_task
 from django.conf import settings
 
-from sites import services
+from core import tasks as common
 from sites.models import Device, Meter
+from sites.services import sync
 
 MAX_RETRIES = 5
-TASK_OPTIONS = {
+SYNC_TASK_OPTIONS = {
+    **common.TASK_OPTIONS,
     "bind": True,
-    # A sync must survive a worker's death: acknowledge only after it ran.
-    "acks_late": True,
-    "reject_on_worker_lost": True,
     "max_retries": MAX_RETRIES,
     "soft_time_limit": 90,
     "time_limit": 120,
-    "serializer": "json",
 }
 
 
 def backoff_seconds(retries: int, retry_after: float | None = None) -> float:
-    """Exponential backoff with full jitter; at least what the vendor asked for."""
-    base = settings.WATTCARBON_SYNC_RETRY_BASE_SECONDS
-    cap = settings.WATTCARBON_SYNC_RETRY_MAX_SECONDS
-    delay = random.uniform(0, min(cap, base * 2**retries))
-    return max(delay, retry_after or 0.0, 0.5)
+    """The shared backoff with the sync's own base and cap; half a second at least."""
+    delay = common.backoff_seconds(
+        retries,
+        base=settings.WATTCARBON_SYNC_RETRY_BASE_SECONDS,
+        cap=settings.WATTCARBON_SYNC_RETRY_MAX_SECONDS,
+        retry_after=retry_after,
+    )
+    return max(delay, 0.5)
 
 
-def _sync(task, model, run, pk: int) -> str | None:
+def _run(task, work, give_up) -> str | None:
+    """Run `work()`; on SyncRetry retry later, or after the last try record the failure."""
     try:
-        return run(pk)
-    except services.SyncRetry as exc:
+        return work()
+    except sync.SyncRetry as exc:
         if task.request.retries >= task.max_retries:
-            services.sync_mark_failed(
-                model=model, pk=pk, message=f"Gave up after {task.request.retries + 1} attempts: {exc.message}"
-            )
+            give_up(f"Gave up after {task.request.retries + 1} attempts: {exc.message}")
             return "failed"
         raise task.retry(countdown=backoff_seconds(task.request.retries, exc.retry_after)) from None
 
 
-@shared_task(**TASK_OPTIONS)
-def meter_sync(self, meter_id: int) -> str | None:
-    return _sync(self, Meter, lambda pk: services.meter_sync(meter_id=pk), meter_id)
+@shared_task(**SYNC_TASK_OPTIONS)
+def meter_sync_task(self, meter_id: int) -> str | None:
+    return _run(
+        self,
+        lambda: sync.meter_sync(meter_id=meter_id),
+        lambda message: sync.sync_mark_failed(model=Meter, pk=meter_id, message=message),
+    )
 
 
-@shared_task(**TASK_OPTIONS)
-def device_sync(self, device_id: int) -> str | None:
-    return _sync(self, Device, lambda pk: services.device_sync(device_id=pk), device_id)
+@shared_task(**SYNC_TASK_OPTIONS)
+def device_sync_task(self, device_id: int) -> str | None:
+    return _run(
+        self,
+        lambda: sync.device_sync(device_id=device_id),
+        lambda message: sync.sync_mark_failed(model=Device, pk=device_id, message=message),
+    )
 
 
-@shared_task(**TASK_OPTIONS)
-def device_document_upload(self, document_id: int) -> str | None:
-    try:
-        return services.device_document_upload(document_id=document_id)
-    except services.SyncRetry as exc:
-        if self.request.retries >= self.max_retries:
-            services.document_mark_failed(
-                document_id=document_id,
-                message=f"Gave up after {self.request.retries + 1} attempts: {exc.message}",
-            )
-            return "failed"
-        raise self.retry(countdown=backoff_seconds(self.request.retries, exc.retry_after)) from None
+@shared_task(**SYNC_TASK_OPTIONS)
+def device_document_upload_task(self, document_id: int) -> str | None:
+    return _run(
+        self,
+        lambda: sync.device_document_upload(document_id=document_id),
+        lambda message: sync.document_mark_failed(document_id=document_id, message=message),
+    )

@@ -4,32 +4,38 @@ Lists show the current organization's rows; a row of another organization is a 4
 Viewers read everything; a change (any POST, and the create/edit/delete pages) needs an operator.
 """
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from django.contrib import messages
-from django.core.exceptions import BadRequest, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.paginator import Page, Paginator
-from django.forms import Form
+from django.db.models import Model
+from django.forms import BaseForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
+from django_filters import FilterSet
 
 from accounts.models import Role
 from accounts.permissions import current_org_or_404, membership_for, object_or_404
-from sites import selectors, services
+from sites import selectors
 from sites.documents import DOCUMENT_FORMATS, MAX_DOCUMENT_BYTES
+from sites.filters import DeviceFilter, MeterFilter, SiteFilter
 from sites.forms import (
     COMMON_TIMEZONES,
-    METER_TYPE_FILTER,
-    SYNC_STATUS_FILTER,
     DeviceDocumentForm,
     DeviceForm,
     MeterForm,
     SiteForm,
 )
-from sites.methodologies import METHODOLOGIES, canonical_kind, get_methodology, kind_choices
+from sites.methodologies import METHODOLOGIES, get_methodology
 from sites.models import Device, Meter, Site
+from sites.services import crud, sync
 
 PAGE_SIZE = 25
+M = TypeVar("M", bound=Model)
 
 
 def _page(request: HttpRequest, queryset) -> Page:
@@ -40,13 +46,25 @@ def _can_change(request: HttpRequest, obj) -> bool:
     return membership_for(request, obj.organization).allows(Role.OPERATOR)
 
 
-def _apply_errors(form: Form, exc: ValidationError) -> None:
+def _apply_errors(form: BaseForm, exc: ValidationError) -> None:
     """A service's ValidationError onto the form, next to its fields when the form has them."""
     if hasattr(exc, "error_dict"):
         for name, errors in exc.error_dict.items():
             form.add_error(name if name in form.fields else None, errors)
     else:
         form.add_error(None, exc)
+
+
+def _save(request: HttpRequest, form: BaseForm, save: Callable[[], M]) -> M | None:
+    """On a valid POST, run the service and return what it saved; its ValidationError goes
+    onto the form instead (None: show the form again)."""
+    if request.method != "POST" or not form.is_valid():
+        return None
+    try:
+        return save()
+    except ValidationError as exc:
+        _apply_errors(form, exc)
+        return None
 
 
 def _confirm_delete(request: HttpRequest, obj, *, what: str, consequences: list[str]) -> HttpResponse:
@@ -63,21 +81,22 @@ def _sync_queued(request: HttpRequest, obj, *, queued: bool, what: str) -> HttpR
     return redirect(f"sites:{what}_detail", pk=obj.pk)
 
 
-def _filters(request: HttpRequest, *names: str) -> dict[str, str]:
-    found = {name: request.GET.get(name, "").strip() for name in names}
-    if found.get("site") and not (found["site"].isascii() and found["site"].isdigit() and len(found["site"]) < 19):
-        raise BadRequest("site must be a site's number.")  # 400, not a 500 from the lookup
-    return found
-
-
 # ----- Sites -------------------------------------------------------------------------------
+
+
+def _list(request: HttpRequest, template: str, filter_: FilterSet, **extra) -> HttpResponse:
+    """A page of the filtered rows. A bad filter (a site that is not a number of this
+    organization's) is a 400 that shows the filter's error over the unfiltered list."""
+    valid = filter_.is_valid()
+    page = _page(request, filter_.qs if valid else filter_.queryset)
+    return render(request, template, {"page": page, "filter": filter_, **extra}, status=200 if valid else 400)
 
 
 def site_list(request: HttpRequest) -> HttpResponse:
     org = current_org_or_404(request)
-    q = _filters(request, "q")
-    page = _page(request, selectors.sites_for_org(organization=org, search=q["q"]))
-    return render(request, "sites/site_list.html", {"page": page, "filters": q})
+    return _list(
+        request, "sites/site_list.html", SiteFilter(request.GET, queryset=selectors.sites_for_org(organization=org))
+    )
 
 
 def site_detail(request: HttpRequest, pk: int) -> HttpResponse:
@@ -94,35 +113,25 @@ def site_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def site_create(request: HttpRequest) -> HttpResponse:
     org = current_org_or_404(request, change=True)
     form = SiteForm(request.POST or None, organization=org)
-    if request.method == "POST" and form.is_valid():
-        try:
-            site = services.site_create(organization=org, **form.cleaned_data)
-        except ValidationError as exc:
-            _apply_errors(form, exc)
-        else:
-            messages.success(request, f"Site {site.name} created.")
-            return redirect("sites:site_detail", pk=site.pk)
+    if site := _save(request, form, lambda: crud.site_create(organization=org, **form.cleaned_data)):
+        messages.success(request, f"Site {site.name} created.")
+        return redirect("sites:site_detail", pk=site.pk)
     return render(request, "sites/site_form.html", {"form": form, "timezones": COMMON_TIMEZONES})
 
 
 def site_edit(request: HttpRequest, pk: int) -> HttpResponse:
     site = object_or_404(request, Site.objects.all(), change=True, pk=pk)
     form = SiteForm(request.POST or None, instance=site, organization=site.organization)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.site_update(site=site, **form.cleaned_data)
-        except ValidationError as exc:
-            _apply_errors(form, exc)
-        else:
-            messages.success(request, "Site saved.")
-            return redirect("sites:site_detail", pk=site.pk)
+    if _save(request, form, lambda: crud.site_update(site=site, **form.cleaned_data)):
+        messages.success(request, "Site saved.")
+        return redirect("sites:site_detail", pk=site.pk)
     return render(request, "sites/site_form.html", {"form": form, "site": site, "timezones": COMMON_TIMEZONES})
 
 
 def site_delete(request: HttpRequest, pk: int) -> HttpResponse:
     site = object_or_404(request, Site.objects.all(), change=True, pk=pk)
     if request.method == "POST":
-        services.site_delete(site=site)
+        crud.site_delete(site=site)
         messages.success(request, f"Site {site.name} deleted.")
         return redirect("sites:site_list")
     consequences = [f"{site.meters.count()} meter(s)", f"{site.devices.count()} device(s)"]
@@ -134,18 +143,8 @@ def site_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 def meter_list(request: HttpRequest) -> HttpResponse:
     org = current_org_or_404(request)
-    f = _filters(request, "q", "site", "type", "status")
-    qs = selectors.meters_for_org(
-        organization=org, search=f["q"], site_id=f["site"], meter_type=f["type"], status=f["status"]
-    )
-    context = {
-        "page": _page(request, qs),
-        "filters": f,
-        "sites": selectors.sites_for_org(organization=org),
-        "type_choices": METER_TYPE_FILTER,
-        "status_choices": SYNC_STATUS_FILTER,
-    }
-    return render(request, "sites/meter_list.html", context)
+    filter_ = MeterFilter(request.GET, queryset=selectors.meters_for_org(organization=org), organization=org)
+    return _list(request, "sites/meter_list.html", filter_)
 
 
 def meter_detail(request: HttpRequest, pk: int) -> HttpResponse:
@@ -191,14 +190,9 @@ def meter_create(request: HttpRequest) -> HttpResponse:
     org = current_org_or_404(request, change=True)
     initial = {"site": request.GET.get("site")} if request.GET.get("site") else None
     form = MeterForm(request.POST or None, organization=org, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        try:
-            meter = services.meter_create(organization=org, **form.cleaned_data)
-        except ValidationError as exc:
-            _apply_errors(form, exc)
-        else:
-            messages.success(request, f"Meter {meter.name} created.")
-            return redirect("sites:meter_detail", pk=meter.pk)
+    if meter := _save(request, form, lambda: crud.meter_create(organization=org, **form.cleaned_data)):
+        messages.success(request, f"Meter {meter.name} created.")
+        return redirect("sites:meter_detail", pk=meter.pk)
     return render(request, "sites/meter_form.html", {"form": form})
 
 
@@ -206,21 +200,16 @@ def meter_edit(request: HttpRequest, pk: int) -> HttpResponse:
     meter = object_or_404(request, Meter.objects.all(), change=True, pk=pk)
     stored_password = bool(meter.wattics_password)
     form = MeterForm(request.POST or None, instance=meter, organization=meter.organization)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.meter_update(meter=meter, **form.cleaned_data)
-        except ValidationError as exc:
-            _apply_errors(form, exc)
-        else:
-            messages.success(request, "Meter saved.")
-            return redirect("sites:meter_detail", pk=meter.pk)
+    if _save(request, form, lambda: crud.meter_update(meter=meter, **form.cleaned_data)):
+        messages.success(request, "Meter saved.")
+        return redirect("sites:meter_detail", pk=meter.pk)
     return render(request, "sites/meter_form.html", {"form": form, "meter": meter, "stored_password": stored_password})
 
 
 def meter_delete(request: HttpRequest, pk: int) -> HttpResponse:
     meter = object_or_404(request, Meter.objects.select_related("site"), change=True, pk=pk)
     if request.method == "POST":
-        services.meter_delete(meter=meter)
+        crud.meter_delete(meter=meter)
         messages.success(request, f"Meter {meter.name} deleted.")
         return redirect("sites:meter_list")
     consequences = [f"{meter.readings.count()} stored reading(s)", "its upload deliveries"]
@@ -230,7 +219,7 @@ def meter_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def meter_sync(request: HttpRequest, pk: int) -> HttpResponse:
     meter = object_or_404(request, Meter.objects.all(), change=True, pk=pk)
-    return _sync_queued(request, meter, queued=services.meter_sync_request(meter=meter), what="meter")
+    return _sync_queued(request, meter, queued=sync.meter_sync_request(meter=meter), what="meter")
 
 
 # ----- Devices -----------------------------------------------------------------------------
@@ -238,19 +227,9 @@ def meter_sync(request: HttpRequest, pk: int) -> HttpResponse:
 
 def device_list(request: HttpRequest) -> HttpResponse:
     org = current_org_or_404(request)
-    f = _filters(request, "q", "site", "kind", "status")
-    qs = selectors.devices_for_org(
-        organization=org, search=f["q"], site_id=f["site"], kind=canonical_kind(f["kind"]), status=f["status"]
-    )
-    context = {
-        "page": _page(request, qs),
-        "filters": f,
-        "sites": selectors.sites_for_org(organization=org),
-        "kind_choices": kind_choices(),
-        "kind_labels": {m.kind: m.label for m in METHODOLOGIES.values()},
-        "status_choices": SYNC_STATUS_FILTER,
-    }
-    return render(request, "sites/device_list.html", context)
+    filter_ = DeviceFilter(request.GET, queryset=selectors.devices_for_org(organization=org), organization=org)
+    labels = {m.kind: m.label for m in METHODOLOGIES.values()}
+    return _list(request, "sites/device_list.html", filter_, kind_labels=labels)
 
 
 def device_detail(request: HttpRequest, pk: int) -> HttpResponse:
@@ -298,7 +277,7 @@ _COMMON_KEYS = (
 def _device_form_page(request: HttpRequest, org, device: Device | None) -> HttpResponse:
     """Create and edit: "Show fields" (no JavaScript) re-renders for the chosen kind, keeping the data."""
     if request.method == "POST" and "_show_fields" in request.POST:
-        kept = {
+        kept: dict[str, object] = {
             key: request.POST.get(key) for key in request.POST if key not in ("csrfmiddlewaretoken", "_show_fields")
         }
         kept["meters"] = request.POST.getlist("meters")
@@ -308,18 +287,15 @@ def _device_form_page(request: HttpRequest, org, device: Device | None) -> HttpR
         form = DeviceForm(
             request.POST or None, organization=org, instance=device, kind=request.GET.get("kind", ""), initial=initial
         )
-        if request.method == "POST" and form.is_valid():
-            try:
-                if device is None:
-                    device = services.device_create(organization=org, **form.service_kwargs())
-                    messages.success(request, f"Device {device.name} created.")
-                else:
-                    services.device_update(device=device, **form.service_kwargs())
-                    messages.success(request, "Device saved.")
-            except ValidationError as exc:
-                _apply_errors(form, exc)
-            else:
-                return redirect("sites:device_detail", pk=device.pk)
+        if device is None:
+            saved = _save(request, form, lambda: crud.device_create(organization=org, **form.service_kwargs()))
+            done = f"Device {saved.name} created." if saved else ""
+        else:
+            saved = _save(request, form, lambda: crud.device_update(device=device, **form.service_kwargs()))
+            done = "Device saved."
+        if saved:
+            messages.success(request, done)
+            return redirect("sites:device_detail", pk=saved.pk)
     return render(request, "sites/device_form.html", {"form": form, "device": device})
 
 
@@ -343,7 +319,7 @@ def device_kind_fields(request: HttpRequest) -> HttpResponse:
 def device_delete(request: HttpRequest, pk: int) -> HttpResponse:
     device = object_or_404(request, Device.objects.select_related("site"), change=True, pk=pk)
     if request.method == "POST":
-        services.device_delete(device=device)
+        crud.device_delete(device=device)
         messages.success(request, f"Device {device.name} deleted.")
         return redirect("sites:device_list")
     consequences = ["the device in the portal (not at WattCarbon)"]
@@ -353,7 +329,7 @@ def device_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def device_sync(request: HttpRequest, pk: int) -> HttpResponse:
     device = object_or_404(request, Device.objects.all(), change=True, pk=pk)
-    return _sync_queued(request, device, queued=services.device_sync_request(device=device), what="device")
+    return _sync_queued(request, device, queued=sync.device_sync_request(device=device), what="device")
 
 
 @require_POST
@@ -366,7 +342,7 @@ def device_document_upload(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("sites:device_detail", pk=device.pk)
     upload = form.cleaned_data["file"]
     try:
-        services.device_document_create(
+        sync.device_document_create(
             device=device,
             document_type=form.cleaned_data["document_type"],
             filename=upload.name,

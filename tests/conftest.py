@@ -17,11 +17,6 @@ from tests import factories
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def pytest_configure(config):
-    # A deliberately slow password hash costs ~1 s per user made; tests need no such cost.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 # --- People ---------------------------------------------------------------------
 # Every view is tested as owner, teammate (an operator of the same organization),
 # viewer (read-only member) and outsider (member of another organization only).

@@ -6,6 +6,7 @@ from datetime import date
 from django.contrib.auth import get_user_model
 
 from accounts.models import Membership, Organization, Role
+from sites.methodologies import canonical_kind
 from sites.models import Device, Meter, Site
 
 _seq = itertools.count(1)
@@ -65,6 +66,8 @@ def make_device(site: Site, **kwargs) -> Device:
         "fields": {"nameplateCapacityKw": 123},
     }
     defaults.update(kwargs)
+    # Stored under today's name, as the services store it (the database refuses any other).
+    defaults["kind"] = canonical_kind(defaults["kind"])
     device = Device.objects.create(organization=site.organization, site=site, **defaults)
     if meters:
         device.meters.set(meters)

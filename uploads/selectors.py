@@ -7,14 +7,14 @@ query over the page's ids, never from a query per row.
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import datetime
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
 from accounts.models import Organization
-from sites.models import Meter, Site
 from uploads.models import ACTIVE_DELIVERY_STATUSES, Delivery, DeliveryStatus, Target, Upload, UploadStatus
 from vendors.models import HttpExchange
 
@@ -43,54 +43,10 @@ _SEVERITY = [
 ATTENTION_DELIVERY_STATUSES = (DeliveryStatus.FAILED, DeliveryStatus.PARTIALLY_FAILED)
 
 
-@dataclass(frozen=True)
-class UploadFilters:
-    status: str = ""
-    target: str = ""
-    site: Site | None = None
-    meter: Meter | None = None
-    uploaded_by_id: int | None = None
-    date_from: date | None = None
-    date_to: date | None = None
-
-
-def _day_start(day: date) -> datetime:
-    return timezone.make_aware(datetime.combine(day, time.min), timezone.get_current_timezone())
-
-
-def uploads_for_org(
-    *, organization: Organization, filters: UploadFilters | None = None, sort: str = DEFAULT_UPLOAD_SORT
-) -> QuerySet[Upload]:
-    """The organization's uploads, filtered and ordered, with what a list row shows joined in."""
-    f = filters or UploadFilters()
+def uploads_for_org(*, organization: Organization, sort: str = DEFAULT_UPLOAD_SORT) -> QuerySet[Upload]:
+    """The organization's uploads, ordered, with what a list row shows joined in
+    (uploads.filters.UploadFilter narrows them)."""
     qs = Upload.objects.filter(organization=organization).select_related("uploaded_by", "meter__site")
-    if f.status == UploadStatus.FAILED:
-        # "Failed" as people mean it: the upload failed, or one of its pushes did.
-        failed_push = Delivery.objects.filter(upload=OuterRef("pk"), status__in=ATTENTION_DELIVERY_STATUSES)
-        qs = qs.filter(Q(status=f.status) | Exists(failed_push))
-    elif f.status:
-        qs = qs.filter(status=f.status)
-    if f.target:
-        # Chosen targets live in a JSON list; icontains on the quoted value works on
-        # SQLite and PostgreSQL alike (JSON `contains` is not available on SQLite).
-        # Deliveries count too, in case the list was edited after they were created.
-        qs = qs.filter(
-            Q(targets__icontains=f'"{f.target}"')
-            | Exists(Delivery.objects.filter(upload=OuterRef("pk"), target=f.target))
-        )
-    if f.site is not None:
-        # A file with a meter column has no single meter: its deliveries name the meters.
-        qs = qs.filter(
-            Q(meter__site=f.site) | Exists(Delivery.objects.filter(upload=OuterRef("pk"), meter__site=f.site))
-        )
-    if f.meter is not None:
-        qs = qs.filter(Q(meter=f.meter) | Exists(Delivery.objects.filter(upload=OuterRef("pk"), meter=f.meter)))
-    if f.uploaded_by_id is not None:
-        qs = qs.filter(uploaded_by_id=f.uploaded_by_id)
-    if f.date_from is not None:
-        qs = qs.filter(created_at__gte=_day_start(f.date_from))
-    if f.date_to is not None:
-        qs = qs.filter(created_at__lt=_day_start(f.date_to + timedelta(days=1)))
     return qs.order_by(*UPLOAD_SORTS.get(sort, UPLOAD_SORTS[DEFAULT_UPLOAD_SORT]))
 
 
@@ -122,7 +78,7 @@ def delivery_summaries(*, upload_ids: list[int]) -> dict[int, list[TargetSummary
         .annotate(n=Count("id"), total_rows=Sum("total"), ack=Sum("acknowledged"), rej=Sum("rejected"))
         .order_by()
     )
-    grouped: dict[tuple[int, str], list[dict]] = defaultdict(list)
+    grouped: dict[tuple[int, str], list[Any]] = defaultdict(list)
     for row in rows:
         grouped[(row["upload_id"], row["target"])].append(row)
     labels = dict(Target.choices)
@@ -162,7 +118,7 @@ def upload_status_counts(*, organization: Organization, since: datetime) -> list
         if push_failed and status != UploadStatus.FAILED:
             counts[UploadStatus.FAILED] += n
     # Short labels ("Validated", not "Validated: awaiting confirmation") fit a tile.
-    short = {UploadStatus.NEEDS_MAPPING: "Needs mapping", UploadStatus.FAILED: "Failed or push failed"}
+    short: dict[str, str] = {UploadStatus.NEEDS_MAPPING: "Needs mapping", UploadStatus.FAILED: "Failed or push failed"}
     return [
         (value, short.get(value, label.split(":")[0]), counts.get(value, 0)) for value, label in UploadStatus.choices
     ]
@@ -252,5 +208,5 @@ def with_progress(deliveries: list[Delivery], *, now: datetime | None = None) ->
     """Attach `.progress` to each delivery, for templates."""
     now = now or timezone.now()
     for d in deliveries:
-        d.progress = delivery_progress(delivery=d, now=now)
+        d.progress = delivery_progress(delivery=d, now=now)  # type: ignore[attr-defined]
     return deliveries

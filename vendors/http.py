@@ -10,6 +10,7 @@ import hashlib
 import threading
 import time
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -180,20 +181,50 @@ def send(method: str, url: str, *, log: ExchangeLog, session_key: str | None = N
     try:
         response = session(session_key).request(method, url, **kwargs)
     except requests.RequestException as exc:
-        elapsed = (time.perf_counter() - started) * 1000
-        message = f"{type(exc).__name__}: no answer from {safe_url(url)}"
-        if isinstance(exc, VendorURLRefused):
-            message = f"Refused: {exc}"
-        log.add(method=method, url=url, status_code=None, duration_ms=elapsed, error=message,
-                request_bytes=request_bytes)  # fmt: skip
-        # A broken pooled connection must not poison the next request.
-        _drop_session(session_key)
-        raise VendorUnreachable(message) from exc
+        raise no_answer(exc, method=method, url=url, log=log, session_key=session_key, started=started,
+                        request_bytes=request_bytes) from exc  # fmt: skip
     elapsed = (time.perf_counter() - started) * 1000
     error = "" if response.ok else (error_reader or error_text)(response)
     log.add(method=method, url=url, status_code=response.status_code, duration_ms=elapsed, error=error,
             request_bytes=request_bytes)  # fmt: skip
     return response
+
+
+def no_answer(
+    exc: requests.RequestException,
+    *,
+    method: str,
+    url: str,
+    log: ExchangeLog,
+    session_key: str,
+    started: float,
+    request_bytes: int,
+) -> VendorUnreachable:
+    """A request that got no answer: recorded, its session dropped (a broken pooled connection
+    must not poison the next request), and the error to raise."""
+    message = f"{type(exc).__name__}: no answer from {safe_url(url)}"
+    if isinstance(exc, VendorURLRefused):
+        message = f"Refused: {exc}"
+    log.add(method=method, url=url, status_code=None, duration_ms=(time.perf_counter() - started) * 1000,
+            error=message, request_bytes=request_bytes)  # fmt: skip
+    _drop_session(session_key)
+    return VendorUnreachable(message)
+
+
+def retry_after_seconds(response: requests.Response) -> float | None:
+    """The answer's Retry-After in seconds (a number or an HTTP date); None if absent or unreadable."""
+    value = response.headers.get("Retry-After", "").strip()
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - timezone.now()).total_seconds())
 
 
 def _derived_key(url: str, kwargs: dict) -> str:

@@ -14,24 +14,31 @@ Errors come back typed, so callers decide without looking at status codes:
 (no answer at all, from vendors.http).
 """
 
+import csv
+import datetime
 import hashlib
+import io
+from dataclasses import dataclass, field
 from typing import Any
 
-from cryptography.fernet import InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.core.cache import cache
 
-from accounts.fields import fernet
-from accounts.models import VendorCredentials
-from vendors.http import ExchangeLog, VendorUnreachable, error_text, send
+from vendors.http import ExchangeLog, VendorUnreachable, error_text, retry_after_seconds, send
 from vendors.safety import vendor_text
 
 __all__ = [
+    "Asset",
     "CredentialsRejected",
+    "Location",
     "VendorRejected",
     "VendorTransient",
     "VendorUnreachable",
+    "WattCarbonAccount",
     "WattCarbonClient",
     "WattCarbonError",
+    "asset_payload",
+    "meter_payload",
 ]
 
 # ----- The contract, in one place --------------------------------------------------------------
@@ -124,32 +131,163 @@ def field_errors_from(body: Any) -> dict[str, str]:
     return {vendor_text(key, 100): vendor_text(msg) for key, msg in list(errors.items())[:50]}
 
 
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return max(float(value), 0.0) if value else None
-    except ValueError:
-        return None  # an HTTP date: let the caller's backoff decide
+# ----- What the portal sends: plain values in, WattCarbon's JSON out ------------------------------
+
+
+class PayloadInvalid(WattCarbonError):
+    """What the portal holds cannot make a valid request (e.g. a site with no address):
+    fix it in the portal. field_errors as VendorRejected's, by WattCarbon field name."""
+
+    def __init__(self, message: str, field_errors: dict[str, str] | None = None):
+        super().__init__(None, message)
+        self.field_errors = field_errors or {}
+
+
+@dataclass(frozen=True)
+class Location:
+    """A site's address or coordinates; `site` names it in messages."""
+
+    site: str
+    street: str = ""
+    city: str = ""
+    state: str = ""
+    country: str = ""
+    postal_code: str = ""
+    latitude: float | None = None
+    longitude: float | None = None
+
+
+@dataclass(frozen=True)
+class Asset:
+    """A device as WattCarbon takes it: common fields, and its kind's own (already validated)."""
+
+    name: str
+    custom_id: str
+    kind: str
+    location: Location
+    meter_ids: list[str]
+    kind_values: dict[str, Any] = field(default_factory=dict)
+    commenced_operation_date: datetime.date | None = None  # None: the kind takes none
+    utility: str = ""
+    owner_name: str = ""
+    external_registry_name: str = ""
+    external_registry_id: str = ""
+
+
+def location_payload(location: Location) -> dict[str, Any]:
+    """WattCarbon's `location`: the street address, else the coordinates."""
+    address = {
+        "street": location.street,
+        "city": location.city,
+        "state": location.state,
+        "country": location.country,
+        "postalCode": location.postal_code,
+    }
+    if location.street or location.city or location.postal_code:
+        return {k: v for k, v in address.items() if v}
+    if location.latitude is not None and location.longitude is not None:
+        return {"latitude": float(location.latitude), "longitude": float(location.longitude)}
+    raise PayloadInvalid(
+        f"Site {location.site} needs a street address or coordinates: WattCarbon maps devices to weather by it."
+    )
+
+
+def meter_marker_tag(marker: str) -> str:
+    """What goes into the remote meter's name: WattCarbon has no custom id for meters."""
+    return f"[portal:{marker}]"
+
+
+def meter_payload(*, name: str, meter_type: str, location: Location, marker: str = "") -> dict[str, Any]:
+    """The JSON for POST /meters; `marker` goes into the name so an interrupted creation is found again."""
+    return {
+        "apiProvider": "manual",
+        "meterType": meter_type,
+        "location": location_payload(location),
+        "name": f"{name} {meter_marker_tag(marker)}" if marker else name,
+    }
+
+
+def _remote_id(value: Any) -> int | str:
+    text = str(value)
+    return int(text) if text.isdigit() else text
+
+
+def asset_payload(asset: Asset) -> dict[str, Any]:
+    """The JSON for POST /assets: common fields, then the kind's own."""
+    payload: dict[str, Any] = {
+        "name": asset.name,
+        "customId": asset.custom_id,
+        "location": location_payload(asset.location),
+        "meterIds": [_remote_id(m) for m in asset.meter_ids],
+        "kind": asset.kind,
+    }
+    if asset.commenced_operation_date is not None:
+        payload["commencedOperationDate"] = asset.commenced_operation_date.isoformat()
+    if asset.utility:
+        payload["utility"] = asset.utility
+    if asset.owner_name:
+        payload["deviceOwner"] = {"name": asset.owner_name}
+    if asset.external_registry_name:
+        payload["externalRegistryName"] = asset.external_registry_name
+    if asset.external_registry_id:
+        payload[EXTERNAL_REGISTRY_ID_FIELD] = asset.external_registry_id
+    payload.update(asset.kind_values)
+    return payload
+
+
+def intervals_csv(rows: list[tuple[datetime.datetime, float]], factor: float) -> bytes:
+    """The CSV of POST /meters/{id}/intervals: start_datetime (UTC), energy_kwh (value x factor)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["start_datetime", "energy_kwh"])
+    for ts, value in rows:
+        writer.writerow([ts.astimezone(datetime.UTC).isoformat(), repr(float(value) * factor)])
+    return out.getvalue().encode()
+
+
+def bills_csv(rows: list[tuple]) -> bytes:
+    """The CSV of POST /meters/{id}/bills: start_date, end_date, energy_kwh."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["start_date", "end_date", "energy_kwh"])
+    for start, end, kwh in rows:
+        writer.writerow([start.isoformat(), end.isoformat(), repr(float(kwh))])
+    return out.getvalue().encode()
+
+
+# ----- The client ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WattCarbonAccount:
+    """One organization's WattCarbon account. `cipher` encrypts the cached token."""
+
+    organization_id: int
+    base_url: str
+    email: str
+    api_key: str
+    cipher: Fernet | MultiFernet
 
 
 class WattCarbonClient:
     """The WattCarbon account of one organization. `log` records every exchange."""
 
-    def __init__(self, credentials: VendorCredentials, log: ExchangeLog):
-        self.credentials = credentials
+    def __init__(self, account: WattCarbonAccount, log: ExchangeLog):
+        self.account = account
         self.log = log
-        self.base_url = credentials.wattcarbon_url
+        self.base_url = account.base_url.rstrip("/")
 
     # ----- token -----------------------------------------------------------------------------
     @property
     def _token_key(self) -> str:
         # Per organization and account (and URL: a simulator's token is no good elsewhere);
         # the email is hashed so the cache holds no address.
-        account = f"{self.base_url}|{self.credentials.wattcarbon_email.strip().lower()}"
+        account = f"{self.base_url}|{self.account.email.strip().lower()}"
         digest = hashlib.sha256(account.encode()).hexdigest()[:24]
-        return f"wattcarbon:token:{self.credentials.organization_id}:{digest}"
+        return f"wattcarbon:token:{self.account.organization_id}:{digest}"
 
     def _authenticate(self) -> str:
-        email, key = self.credentials.wattcarbon_email, self.credentials.wattcarbon_api_key
+        email, key = self.account.email, self.account.api_key
         if not email or not key:
             raise CredentialsRejected(None, "No WattCarbon email and API key are set for this organization.")
         response = send(
@@ -168,7 +306,7 @@ class WattCarbonClient:
         except (ValueError, KeyError, TypeError):
             raise VendorRejected(response.status_code, "The token answer had no access_token.") from None
         # Encrypted: the cache backend (a database table, a shared Redis) never holds it in clear.
-        cache.set(self._token_key, fernet().encrypt(token.encode()).decode(), TOKEN_CACHE_SECONDS)
+        cache.set(self._token_key, self.account.cipher.encrypt(token.encode()).decode(), TOKEN_CACHE_SECONDS)
         return token
 
     def _cached_token(self) -> str | None:
@@ -176,7 +314,7 @@ class WattCarbonClient:
         if not stored:
             return None
         try:
-            return fernet().decrypt(str(stored).encode()).decode()
+            return self.account.cipher.decrypt(str(stored).encode()).decode()
         except InvalidToken:
             return None  # another key (rotated) or a value from an older version: authenticate anew
 
@@ -219,7 +357,7 @@ class WattCarbonClient:
             return
         message = error_text(response) or response.reason or "no message"
         if status in TRANSIENT_STATUSES or status >= 500:
-            raise VendorTransient(status, message, _retry_after(response.headers.get("Retry-After")))
+            raise VendorTransient(status, message, retry_after_seconds(response))
         if status == 403:
             message = f"Forbidden: this WattCarbon account may not do this ({message})."
         elif status == 404:

@@ -15,17 +15,23 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email.utils import parsedate_to_datetime
 from enum import Enum
 from zoneinfo import ZoneInfo
 
 import requests
-from django.utils import timezone
 from requests.cookies import extract_cookies_to_jar
 
-from sites.models import Meter, PacketFormat
-from vendors.http import ExchangeLog, VendorUnreachable, safe_url, send, session, session_key, timeouts
-from vendors.safety import VendorURLRefused, vendor_text
+from vendors.http import (
+    ExchangeLog,
+    VendorUnreachable,
+    no_answer,
+    retry_after_seconds,
+    send,
+    session,
+    session_key,
+    timeouts,
+)
+from vendors.safety import vendor_text
 
 # ----- Wattics API: paths and answers ---------------------------------------------------
 # Published: push is POST {base}/measurements/v2/unifiedjson/ (trailing slash), the latest
@@ -104,8 +110,20 @@ class Packet:
     row_ts: datetime | None
 
 
+@dataclass(frozen=True)
+class Stream:
+    """A meter's Wattics data stream, as its packets need it (plain values, no model)."""
+
+    stream_id: str
+    timezone: str  # IANA name: packets are stamped in the site's local time
+    unit: str
+    interval_minutes: int
+    single_value: bool  # the single-value packet format, else electrical (pC_1 ...)
+    label: str = ""  # the meter, in messages
+
+
 class PacketBuilder:
-    """Turns a meter's readings (in ts order) into one-line JSON packets.
+    """Turns a meter's readings (in ts order) into one-line JSON packets of its `Stream`.
 
     Energy meters: `pC_1` is the register, the energy consumed up to `tsISO8601`. The reading
     of the interval [t, t+Δ) therefore goes in the packet stamped t+Δ with the running total
@@ -117,19 +135,19 @@ class PacketBuilder:
     `start_wh` is the meter's register before the first reading given, so a second upload
     continues the count of the first."""
 
-    def __init__(self, meter: Meter, *, start_wh: float = 0.0):
-        self.stream_id = meter.wattics_stream_id
-        self.tz = ZoneInfo(meter.site.timezone)
-        self.single_value = meter.wattics_format == PacketFormat.SINGLE_VALUE
-        if not self.single_value and meter.unit not in ELECTRICAL_UNITS:
+    def __init__(self, stream: Stream, *, start_wh: float = 0.0):
+        self.stream_id = stream.stream_id
+        self.tz = ZoneInfo(stream.timezone)
+        self.single_value = stream.single_value
+        if not self.single_value and stream.unit not in ELECTRICAL_UNITS:
             raise ValueError(
-                f"Meter {meter} is in {meter.unit!r}, which has no electrical Wattics field: "
+                f"Meter {stream.label} is in {stream.unit!r}, which has no electrical Wattics field: "
                 f"use the single-value format or one of {', '.join(ELECTRICAL_UNITS)}"
             )
-        self.field, self.factor, self.cumulative = ELECTRICAL_UNITS.get(meter.unit, ("value", 1.0, False))
+        self.field, self.factor, self.cumulative = ELECTRICAL_UNITS.get(stream.unit, ("value", 1.0, False))
         if self.single_value:
             self.field, self.factor, self.cumulative = "value", 1.0, False
-        self.interval = timedelta(minutes=meter.interval_minutes)
+        self.interval = timedelta(minutes=stream.interval_minutes)
         self.total = start_wh
 
     def stamp(self, ts: datetime) -> datetime:
@@ -277,12 +295,9 @@ class PacketChannel:
             response = s.get_adapter(self.url).send(request, timeout=timeouts())
             response.content  # noqa: B018 - read the body so the connection goes back to the pool
         except requests.RequestException as exc:
-            message = f"{type(exc).__name__}: no answer from {safe_url(self.url)}"
-            if isinstance(exc, VendorURLRefused):
-                message = f"Refused: {exc}"
-            log.add(method="POST", url=self.url, status_code=None, error=message, request_bytes=len(body),
-                    duration_ms=(time.perf_counter() - started) * 1000)  # fmt: skip
-            raise VendorUnreachable(message) from exc
+            self._prepared = None  # made for the session dropped now
+            raise no_answer(exc, method="POST", url=self.url, log=log, session_key=self.key, started=started,
+                            request_bytes=len(body)) from exc  # fmt: skip
         if "Set-Cookie" in response.headers:
             extract_cookies_to_jar(s.cookies, request, response.raw)
             self._prepared = None  # the next packet carries the new cookies
@@ -361,7 +376,7 @@ class WatticsClient:
             return Result(Outcome.FATAL, f"data stream id {self.stream_id} is not allowed for these credentials")
         if code == 404:
             return Result(Outcome.FATAL, f"data stream id {self.stream_id} unknown at Wattics")
-        retry_after = _retry_after(response)
+        retry_after = retry_after_seconds(response)
         if code in TRANSIENT_CODES or code >= 500:
             return Result(Outcome.TRANSIENT, f"Wattics HTTP {code}: {detail}", retry_after)
         return Result(Outcome.REJECTED, f"rejected by Wattics (HTTP {code}): {detail}")
@@ -372,22 +387,6 @@ def _parse_or_none(value) -> datetime | None:
         return parse_ts(value) if isinstance(value, str) else None
     except ValueError:
         return None
-
-
-def _retry_after(response) -> float | None:
-    """Retry-After in seconds (an HTTP date is read too); None if absent or unreadable."""
-    value = response.headers.get("Retry-After", "").strip()
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - timezone.now()).total_seconds())
 
 
 class StreamError(Exception):

@@ -8,6 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
 
+from accounts.selectors import wattcarbon_account
 from api.models import KeyRole
 from api.services import api_key_create
 from tests import factories
@@ -22,7 +23,9 @@ T0 = datetime(2024, 5, 1, tzinfo=UTC)
 
 @pytest.fixture
 def live_meter(org, vendor_credentials):
-    client = WattCarbonClient(vendor_credentials, ExchangeLog(organization_id=org.pk, vendor="wattcarbon"))
+    client = WattCarbonClient(
+        wattcarbon_account(credentials=vendor_credentials), ExchangeLog(organization_id=org.pk, vendor="wattcarbon")
+    )
     remote = client.create_meter({"apiProvider": "manual", "meterType": "electricity", "name": "Main",
                                   "location": {"latitude": 37.78, "longitude": -122.41}})  # fmt: skip
     site = factories.make_site(org, timezone="UTC")

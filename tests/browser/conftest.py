@@ -1,12 +1,13 @@
 """Headless Chromium for browser tests, driven by Playwright's sync API.
 
-Playwright cannot download a browser here: it drives Debian's chromium (installed by
-bin/ensure-chromium). Pages are served by pytest-django's live_server, a thread of
+Playwright cannot download a browser here: it drives the Chromium that bin/ensure-chromium
+finds (or installs) and prints. Pages are served by pytest-django's live_server, a thread of
 this process, on a transactional database so the server thread sees the test's rows.
 """
 
 import os
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from tests.factories import PASSWORD
 # test body between page actions, would otherwise refuse to run "in an async context".
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -31,14 +32,22 @@ CHROMIUM_ARGS = [
 VIEWPORT = {"width": 1366, "height": 768}
 
 
+def chromium_path() -> str:
+    """The Chromium bin/ensure-chromium found (the same one `make test` made sure of), or skip."""
+    found = subprocess.run(["bash", str(ROOT / "bin" / "ensure-chromium")], capture_output=True, text=True, timeout=900)
+    path = found.stdout.strip()
+    if not path:
+        pytest.skip(f"no Chromium: {found.stderr.strip() or 'bin/ensure-chromium found none'}")
+    return path
+
+
 @pytest.fixture(scope="session")
 def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip("chromium not installed: run bin/ensure-chromium")
+    executable = chromium_path()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        chromium = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
 

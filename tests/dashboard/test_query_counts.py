@@ -12,7 +12,8 @@ from uploads.models import Delivery, Upload
 from vendors.models import HttpExchange
 
 MAX_QUERIES = 15
-STATUSES = ["queued", "pushing", "delivered", "failed", "partially_failed", "cancelled"]
+# One delivery per stream (meter, target) may be pushing at a time: the first of each target is.
+STATUSES = ["queued", "delivered", "failed", "partially_failed", "cancelled"]
 
 
 def build(org, user, meter, n: int) -> Upload:
@@ -35,6 +36,7 @@ def build(org, user, meter, n: int) -> Upload:
             for i in range(n)
         ]
     )
+    first_push = not Delivery.objects.filter(meter=meter, status="pushing").exists()
     deliveries = Delivery.objects.bulk_create(
         [
             Delivery(
@@ -42,7 +44,7 @@ def build(org, user, meter, n: int) -> Upload:
                 upload=u,
                 meter=meter,
                 target=target,
-                status=STATUSES[(i + j) % len(STATUSES)],
+                status="pushing" if i == 0 and first_push else STATUSES[(i + j) % len(STATUSES)],
                 total=96,
                 acknowledged=48,
                 started_at=now - timedelta(seconds=60),

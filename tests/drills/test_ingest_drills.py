@@ -154,7 +154,9 @@ def test_production_settings_notice_a_dead_worker_within_two_minutes(settings):
     assert defaults.INGEST_STALE_SECONDS + defaults.INGEST_SWEEP_SECONDS <= 120
     # A live run beats several times within the stale bound.
     assert defaults.INGEST_HEARTBEAT_SECONDS * 3 <= defaults.INGEST_STALE_SECONDS
-    entry = next(e for e in defaults.CELERY_BEAT_SCHEDULE.values() if e["task"] == "uploads.ingest.requeue_stale")
+    entry = next(
+        e for e in defaults.CELERY_BEAT_SCHEDULE.values() if e["task"] == "uploads.tasks.uploads_requeue_stale_task"
+    )
     assert entry["schedule"] == defaults.INGEST_SWEEP_SECONDS
 
 

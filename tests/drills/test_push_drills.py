@@ -1,10 +1,12 @@
 """Reliability drills: a real worker, the simulators misbehaving over real HTTP."""
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import timezone
 
+from accounts.selectors import wattcarbon_account
 from tests import factories
 from tests.drills.support import wait_done, wait_for
 from uploads.models import Delivery, DeliveryStatus, Reading
@@ -108,8 +110,11 @@ def test_cancel_stops_a_running_push(drill_worker, meter, wattics_sim):
              .exists(), timeout=10, what="the run to stop")  # fmt: skip
     count = len(wattics_sim.packets("demo-elec-1")["accepted"])
     assert count < 2000
-    wait_for(lambda: True, timeout=1)
-    assert len(wattics_sim.packets("demo-elec-1")["accepted"]) == count
+    # Watched for two seconds (hundreds of packets at this rate, several checkpoints): nothing more arrives.
+    watch_until = time.monotonic() + 2
+    while time.monotonic() < watch_until:
+        assert len(wattics_sim.packets("demo-elec-1")["accepted"]) == count
+        time.sleep(0.2)
     assert Delivery.objects.get(pk=delivery.pk).status == DeliveryStatus.CANCELLED
 
 
@@ -119,7 +124,9 @@ def test_cancel_stops_a_running_push(drill_worker, meter, wattics_sim):
 @pytest.fixture
 def wc_meter(org, vendor_credentials):
     site = factories.make_site(org)
-    client = WattCarbonClient(vendor_credentials, ExchangeLog(organization_id=org.pk, vendor="wattcarbon"))
+    client = WattCarbonClient(
+        wattcarbon_account(credentials=vendor_credentials), ExchangeLog(organization_id=org.pk, vendor="wattcarbon")
+    )
     remote = client.create_meter({"apiProvider": "manual", "meterType": "electricity", "name": "Main",
                                   "location": {"latitude": 37.78, "longitude": -122.41}})  # fmt: skip
     return factories.make_meter(site, wattcarbon_id=str(remote))
@@ -130,7 +137,11 @@ def test_intervals_arrive_complete_in_chunks_across_token_expiry(drill_worker, o
 
     wattcarbon_sim.faults(token_ttl=0.3, latency_ms=150)
     # Tokens from now on expire quickly; forget the long-lived one the fixture obtained.
-    cache.delete(WattCarbonClient(org.credentials, ExchangeLog(organization_id=org.pk, vendor="wattcarbon"))._token_key)
+    cache.delete(
+        WattCarbonClient(
+            wattcarbon_account(credentials=org.credentials), ExchangeLog(organization_id=org.pk, vendor="wattcarbon")
+        )._token_key
+    )
     upload = factories.make_stored_upload(wc_meter, T0, 2200, targets=["wattcarbon_intervals"])
     (delivery,) = deliveries_create_for_upload(upload=upload)
     (delivery,) = wait_done(delivery, timeout=120, worker=drill_worker)

@@ -16,6 +16,7 @@ import requests
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 
+from accounts.selectors import wattcarbon_account
 from tests import factories
 from tests.drills.conftest import FAST_ENV
 from tests.drills.support import wait_done, wait_for
@@ -93,7 +94,8 @@ def _deliveries(upload: Upload, worker) -> dict[str, Delivery]:
 def test_an_identical_reupload_by_the_form_and_by_upload_csv_is_up_to_date(
     drill_worker, org, owner, owner_client, vendor_credentials, wattics_sim, wattcarbon_sim, tmp_path
 ):
-    client = WattCarbonClient(vendor_credentials, ExchangeLog(organization_id=org.pk, vendor="wattcarbon"))
+    log = ExchangeLog(organization_id=org.pk, vendor="wattcarbon")
+    client = WattCarbonClient(wattcarbon_account(credentials=vendor_credentials), log)
     remote = client.create_meter({"apiProvider": "manual", "meterType": "electricity", "name": "Main",
                                   "location": {"latitude": 53.35, "longitude": -6.26}})  # fmt: skip
     meter = factories.make_meter(factories.make_site(org, timezone="Europe/Dublin"), name="Main", interval_minutes=60,

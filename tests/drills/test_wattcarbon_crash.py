@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from sites import services
 from sites.models import Device, Meter, SyncStatus
+from sites.services import sync
 from tests import factories
 from tests.drills.support import wait_for
 from vendors.models import HttpExchange
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.worker
 
 def _dead_workers_claims_go_stale() -> None:
     # A dead worker's "syncing" claim is taken over after STALE_CLAIM; move time on, not wait.
-    old = timezone.now() - services.STALE_CLAIM - timedelta(minutes=1)
+    old = timezone.now() - sync.STALE_CLAIM - timedelta(minutes=1)
     for model in (Meter, Device):
         model.objects.filter(wattcarbon_status=SyncStatus.SYNCING).update(wattcarbon_claimed_at=old)
 
@@ -37,7 +37,7 @@ def test_a_worker_killed_before_saving_wattcarbon_ids_leaves_one_meter_and_one_a
 
     # 1. WattCarbon creates the meter; its answer is held; the worker dies before hearing it.
     wattcarbon_sim.faults(hold_created_ms=60_000)
-    assert services.device_sync_request(device=device)
+    assert sync.device_sync_request(device=device)
     wait_for(lambda: len(remote()["meters"]) == 1, timeout=60, what="the remote meter", worker=drill_worker)
     drill_worker.kill()
     meter.refresh_from_db()
@@ -49,7 +49,7 @@ def test_a_worker_killed_before_saving_wattcarbon_ids_leaves_one_meter_and_one_a
     #    asset is created, its answer held, and this worker dies too.
     drill_worker.start()
     _dead_workers_claims_go_stale()
-    assert services.device_sync_request(device=device)
+    assert sync.device_sync_request(device=device)
     wait_for(lambda: len(remote()["devices"]) == 1, timeout=60, what="the remote asset", worker=drill_worker)
     drill_worker.kill()
     meter.refresh_from_db()
@@ -63,7 +63,7 @@ def test_a_worker_killed_before_saving_wattcarbon_ids_leaves_one_meter_and_one_a
     wattcarbon_sim.faults(hold_created_ms=0)
     drill_worker.start()
     _dead_workers_claims_go_stale()
-    assert services.device_sync_request(device=device)
+    assert sync.device_sync_request(device=device)
 
     def synced():
         device.refresh_from_db()

@@ -11,21 +11,19 @@ from accounts.services import demo_bootstrap
 from core.management.commands.bootstrap import DEV_PASSWORD
 
 
-@pytest.mark.parametrize("password", [None, "", DEV_PASSWORD, "short"])
-def test_production_bootstrap_refuses_a_missing_default_or_weak_admin_password(db, settings, monkeypatch, password):
+@pytest.mark.parametrize("password", ["", DEV_PASSWORD, "short"])
+def test_production_bootstrap_refuses_a_missing_default_or_weak_admin_password(db, settings, password):
+    # DJANGO_SUPERUSER_PASSWORD, read into settings ("" when unset in production).
     settings.DEBUG = False
-    if password is None:
-        monkeypatch.delenv("DJANGO_SUPERUSER_PASSWORD", raising=False)
-    else:
-        monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", password)
+    settings.DJANGO_SUPERUSER_PASSWORD = password
     with pytest.raises(CommandError, match="DJANGO_SUPERUSER_PASSWORD"):
         call_command("bootstrap")
     assert not get_user_model().objects.filter(username="admin").exists()
 
 
-def test_production_bootstrap_creates_the_admin_with_the_given_password(db, settings, monkeypatch):
+def test_production_bootstrap_creates_the_admin_with_the_given_password(db, settings):
     settings.DEBUG = False
-    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "a-Long-and-Unique-passphrase-42")
+    settings.DJANGO_SUPERUSER_PASSWORD = "a-Long-and-Unique-passphrase-42"
     call_command("bootstrap")
     admin = get_user_model().objects.get(username="admin")
     assert admin.is_superuser and admin.check_password("a-Long-and-Unique-passphrase-42")
@@ -44,9 +42,9 @@ def test_bootstrap_never_resets_an_existing_users_password(db):
     assert not admin.check_password(DEV_PASSWORD)
 
 
-def test_development_bootstrap_keeps_the_documented_login(db, settings, monkeypatch, client):
+def test_development_bootstrap_keeps_the_documented_login(db, settings, client):
     settings.DEBUG = True
-    monkeypatch.delenv("DJANGO_SUPERUSER_PASSWORD", raising=False)
+    settings.DJANGO_SUPERUSER_PASSWORD = DEV_PASSWORD  # the development default
     call_command("bootstrap")
     response = client.post("/login/", {"username": "admin", "password": DEV_PASSWORD})
     assert response.status_code == 302

@@ -75,7 +75,7 @@ def test_it_records_device_changes_with_their_meters(owner_client, org):
     site = factories.make_site(org)
     meter = factories.make_meter(site)
     device = factories.make_device(site)
-    from sites.services import device_update
+    from sites.services.crud import device_update
 
     device_update(device=device, kind=device.kind, fields=device.fields, meters=[meter], name="Renamed")
     (e,) = events(object_type="device")
@@ -215,7 +215,7 @@ def test_bad_filters_are_a_form_error_not_a_500(owner_client, trail):
     for query in ({"date_from": "2026-02-31"}, {"actor": "abc"}, {"action": "hack"}, {"date_to": "9999-99-99"}):
         response = owner_client.get(reverse("audit:events"), query)
         assert response.status_code == 400, query
-        assert response.context["form"].errors
+        assert response.context["filter"].form.errors
 
 
 def test_only_owners_see_the_trail(teammate_client, viewer, client, trail):

@@ -66,7 +66,7 @@ def test_a_previous_key_still_reads_and_the_next_save_rotates(org, settings):
 
 def test_a_meters_unreadable_wattics_password_survives_a_meter_save(org, settings):
     from sites.models import Meter
-    from sites.services import meter_update
+    from sites.services.crud import meter_update
     from tests import factories
 
     settings.FIELD_ENCRYPTION_KEY = LOST_KEY

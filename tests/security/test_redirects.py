@@ -40,13 +40,13 @@ def test_login_never_redirects_off_site(client, owner, target):
 
 def test_every_view_that_reads_next_checks_it():
     """Local-only redirects everywhere: a module that reads a `next` parameter also calls
-    url_has_allowed_host_and_scheme (or redirects through accounts.views.local_redirect)."""
+    url_has_allowed_host_and_scheme (or goes through core.http's local_url or local_redirect)."""
     import re
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]
     reads_next = re.compile(r"""(POST|GET|REQUEST)\.get\(\s*["']next["']""")
-    checked = ("url_has_allowed_host_and_scheme", "local_redirect(")
+    checked = ("url_has_allowed_host_and_scheme", "local_redirect(", "local_url(")
     offenders = []
     for path in root.glob("*/**/*.py"):
         if any(part in (".venv", "tests", "simulators", "bench") for part in path.parts):

@@ -290,10 +290,10 @@ def test_it_requires_a_valid_bearer_token(wattcarbon: SimulatorProcess, auth):
 
 
 def test_it_expires_tokens_and_accepts_a_new_one(wattcarbon: SimulatorProcess):
-    wattcarbon.faults(token_ttl=1)
+    wattcarbon.faults(token_ttl=2)
     client = seed_client(wattcarbon.url)
     assert client.get("/meters").status_code == 200
-    time.sleep(1.1)
+    wattcarbon.wait_tokens_expired()
     assert client.get("/meters").status_code == 401
     client = seed_client(wattcarbon.url)
     assert client.get("/meters").status_code == 200

@@ -7,10 +7,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from audit.models import AuditEvent
-from sites import services
 from sites.documents import DocumentInvalid, check_document
 from sites.models import DeviceDocument, DocumentStatus, SyncStatus
-from sites.tasks import device_document_upload, device_sync
+from sites.services import sync
+from sites.tasks import device_document_upload_task, device_sync_task
 from tests import factories
 from vendors.models import HttpExchange
 
@@ -37,8 +37,8 @@ def dr_device(site):
 
 @pytest.fixture
 def synced(dr_device, vendor_credentials, wattcarbon_sim):
-    services.device_sync_request(device=dr_device)
-    device_sync.apply(args=[dr_device.pk])
+    sync.device_sync_request(device=dr_device)
+    device_sync_task.apply(args=[dr_device.pk])
     dr_device.refresh_from_db()
     assert dr_device.wattcarbon_status == SyncStatus.SYNCED, dr_device.wattcarbon_error
     return dr_device
@@ -66,7 +66,7 @@ def test_it_uploads_the_events_from_the_device_page(owner_client, synced, wattca
     assert (document.status, document.rows) == (DocumentStatus.PENDING, 2)
     [event] = AuditEvent.objects.filter(action="upload", object_type="device", object_id=str(synced.pk))
     assert event.actor_label == "owner" and event.changes == {"demand_response_events": [None, "events.csv"]}
-    assert device_document_upload.apply(args=[document.pk]).get() == DocumentStatus.UPLOADED
+    assert device_document_upload_task.apply(args=[document.pk]).get() == DocumentStatus.UPLOADED
     document.refresh_from_db()
     assert document.status == DocumentStatus.UPLOADED and document.wattcarbon_id
     [remote] = wattcarbon_sim.documents(int(synced.wattcarbon_id))
@@ -119,12 +119,12 @@ def test_a_refused_document_is_failed_with_the_vendors_words(
     synced, wattcarbon_sim, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=False):
-        document = services.device_document_create(
+        document = sync.device_document_create(
             device=synced, document_type="demand_response_events", filename="e.csv", raw=EVENTS.encode()
         )
     # As if WattCarbon judged it differently from us: the stored CSV loses its header.
     DeviceDocument.objects.filter(pk=document.pk).update(content="a,b\n1,2\n")
-    assert device_document_upload.apply(args=[document.pk]).get() == DocumentStatus.FAILED
+    assert device_document_upload_task.apply(args=[document.pk]).get() == DocumentStatus.FAILED
     document.refresh_from_db()
     assert "422" in document.error and "header" in document.error
 
@@ -133,11 +133,11 @@ def test_it_retries_a_503(synced, wattcarbon_sim, settings, django_capture_on_co
     settings.WATTCARBON_SYNC_RETRY_BASE_SECONDS = 0.01
     settings.WATTCARBON_SYNC_RETRY_MAX_SECONDS = 0.05
     with django_capture_on_commit_callbacks(execute=False):
-        document = services.device_document_create(
+        document = sync.device_document_create(
             device=synced, document_type="demand_response_events", filename="e.csv", raw=EVENTS.encode()
         )
     wattcarbon_sim.faults(fail_next=[503])
-    device_document_upload.apply(args=[document.pk])
+    device_document_upload_task.apply(args=[document.pk])
     document.refresh_from_db()
     assert document.status == DocumentStatus.UPLOADED
     assert len(wattcarbon_sim.documents(int(synced.wattcarbon_id))) == 1

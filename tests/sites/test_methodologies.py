@@ -91,3 +91,10 @@ def test_it_adds_a_kind_with_one_entry(monkeypatch, org):
     html = str(form["loopLengthFt"])
     assert 'name="loopLengthFt"' in html and 'type="number"' in html
     assert clean_values("geothermal_direct", {"loopLengthFt": "300"}) == {"loopLengthFt": 300}
+
+
+def test_the_database_knows_every_kind_of_the_registry(db):
+    """A kind added to the registry comes with its migration (the database refuses unknown kinds)."""
+    from django.core.management import call_command
+
+    call_command("makemigrations", "sites", "--check", "--dry-run", verbosity=0)

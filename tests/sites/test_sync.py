@@ -14,9 +14,10 @@ import requests
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
-from sites import services
+from accounts.selectors import wattcarbon_account
 from sites.models import Device, Meter, SyncStatus
-from sites.tasks import backoff_seconds, device_sync, meter_sync
+from sites.services import crud, sync
+from sites.tasks import backoff_seconds, device_sync_task, meter_sync_task
 from tests import factories
 from tests.cachepeek import raw_cache_values
 from vendors.http import ExchangeLog
@@ -35,15 +36,15 @@ def meter(site):
 
 
 def sync_meter(meter: Meter) -> Meter:
-    services.meter_sync_request(meter=meter)
-    meter_sync.apply(args=[meter.pk])
+    sync.meter_sync_request(meter=meter)
+    meter_sync_task.apply(args=[meter.pk])
     meter.refresh_from_db()
     return meter
 
 
 def sync_device(device: Device) -> Device:
-    services.device_sync_request(device=device)
-    device_sync.apply(args=[device.pk])
+    sync.device_sync_request(device=device)
+    device_sync_task.apply(args=[device.pk])
     device.refresh_from_db()
     return device
 
@@ -89,7 +90,7 @@ def test_it_refuses_meter_types_wattcarbon_does_not_take(vendor_credentials, sit
 def test_it_never_creates_a_second_remote_meter(vendor_credentials, meter, wattcarbon_sim):
     first = sync_meter(meter).wattcarbon_id
     # A second press and a duplicated message: both only read the meter back.
-    meter_sync.apply(args=[meter.pk])  # not pending: does nothing
+    meter_sync_task.apply(args=[meter.pk])  # not pending: does nothing
     again = sync_meter(meter)
     assert again.wattcarbon_id == first and again.wattcarbon_status == SyncStatus.SYNCED
     assert len(wattcarbon_sim.state()["meters"]) == 1
@@ -98,7 +99,7 @@ def test_it_never_creates_a_second_remote_meter(vendor_credentials, meter, wattc
 
 def test_it_does_nothing_for_a_row_it_cannot_claim(vendor_credentials, meter):
     Meter.objects.filter(pk=meter.pk).update(wattcarbon_status=SyncStatus.SYNCED)
-    assert services.meter_sync(meter_id=meter.pk) is None
+    assert sync.meter_sync(meter_id=meter.pk) is None
     assert not HttpExchange.objects.exists()
 
 
@@ -142,14 +143,14 @@ def test_it_stores_wattcarbon_field_errors_and_shows_them(vendor_credentials, si
     # WattCarbon is the last judge: make the portal send a payload without the kind's required
     # field, as if the registry were behind the vendor, and check the 422 lands on the page.
     device = factories.make_device(site, kind="solar_direct", fields={"nameplateCapacityKw": 10})
-    build = services.device_payload
+    build = sync.device_payload
 
     def without_capacity(device, meter_ids):
         return {k: v for k, v in build(device, meter_ids).items() if k != "nameplateCapacityKw"}
 
-    monkeypatch.setattr(services, "device_payload", without_capacity)
-    services.device_sync_request(device=device)
-    device_sync.apply(args=[device.pk])
+    monkeypatch.setattr(sync, "device_payload", without_capacity)
+    sync.device_sync_request(device=device)
+    device_sync_task.apply(args=[device.pk])
     device.refresh_from_db()
     assert device.wattcarbon_status == SyncStatus.FAILED
     assert device.wattcarbon_field_errors == {"nameplateCapacityKw": "Field required"}
@@ -180,9 +181,9 @@ def test_it_stores_the_vendors_message_for_a_duplicate_custom_id(vendor_credenti
 
 
 def test_it_reauthenticates_after_the_token_expired(vendor_credentials, site, wattcarbon_sim):
-    wattcarbon_sim.faults(token_ttl=1)
+    wattcarbon_sim.faults(token_ttl=2)
     assert sync_meter(factories.make_meter(site)).wattcarbon_status == SyncStatus.SYNCED
-    time.sleep(1.2)
+    wattcarbon_sim.wait_tokens_expired()
     meter = sync_meter(factories.make_meter(site))
     assert meter.wattcarbon_status == SyncStatus.SYNCED
     statuses = list(HttpExchange.objects.filter(meter=meter).order_by("id").values_list("status_code", flat=True))
@@ -247,11 +248,13 @@ def test_it_fails_the_device_when_an_attached_meter_cannot_sync(vendor_credentia
 
 
 def test_it_shows_the_last_ten_exchanges_on_the_page(vendor_credentials, meter, owner_client, wattcarbon_sim):
-    for _ in range(6):
-        sync_meter(meter)  # 1 token + 1 create, then a GET each time
+    for _ in range(12):
+        sync_meter(meter)  # 1 token + 1 create, then a GET each time: 13 exchanges
+    made = list(HttpExchange.objects.filter(meter=meter).order_by("-id").values_list("id", flat=True))
+    assert len(made) == 13
     response = owner_client.get(reverse("sites:meter_detail", args=[meter.pk]))
-    assert len(response.context["exchanges"]) == 7
-    assert response.content.count(b"/meters/") >= 5
+    shown = [e.id for e in response.context["exchanges"]]
+    assert shown == made[:10]  # the newest ten, newest first; the token call and the create are older
 
 
 def test_it_reclaims_a_sync_whose_worker_died(vendor_credentials, meter):
@@ -260,7 +263,7 @@ def test_it_reclaims_a_sync_whose_worker_died(vendor_credentials, meter):
     from django.utils import timezone
 
     Meter.objects.filter(pk=meter.pk).update(wattcarbon_status=SyncStatus.SYNCING, wattcarbon_claimed_at=timezone.now())
-    assert not services.meter_sync_request(meter=meter)
+    assert not sync.meter_sync_request(meter=meter)
     Meter.objects.filter(pk=meter.pk).update(wattcarbon_claimed_at=timezone.now() - timedelta(hours=1))
     assert sync_meter(meter).wattcarbon_status == SyncStatus.SYNCED
 
@@ -277,7 +280,7 @@ def test_backoff_grows_with_jitter_and_honours_retry_after(settings):
 def test_it_syncs_a_device_through_a_real_worker(celery_worker, vendor_credentials, site, meter, wattcarbon_sim):
     device = factories.make_device(site, meters=[meter], fields={"nameplateCapacityKw": 42})
     wattcarbon_sim.faults(fail_next=[503])
-    services.device_sync_request(device=device)  # on_commit: the test is transactional, it runs now
+    sync.device_sync_request(device=device)  # on_commit: the test is transactional, it runs now
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         device.refresh_from_db()
@@ -312,7 +315,7 @@ def test_it_sends_the_external_registry_id_under_todays_name(vendor_credentials,
 @pytest.mark.parametrize("old", ["electrification_billing_metered", "electrification"])
 def test_it_takes_the_old_electrification_names_and_stores_todays(org, site, meter, old):
     fields = {"areaSqft": 1800, "previousFuel": "natural_gas", "buildingType": "office"}
-    device = services.device_create(
+    device = crud.device_create(
         organization=org, site=site, kind=old, fields=fields, meters=[meter], name="HP", custom_id="HP-1",
         commenced_operation_date=date(2023, 1, 1),
     )  # fmt: skip
@@ -320,25 +323,48 @@ def test_it_takes_the_old_electrification_names_and_stores_todays(org, site, met
     assert device.fields["effectiveUsefulLifeYears"] == 15  # the registry's default: the kind was found
 
 
+@pytest.mark.django_db(transaction=True)  # the schema editor needs no open transaction (SQLite)
 def test_the_migration_renames_stored_electrification_devices(site, meter):
     from django.apps import apps
+    from django.db import connection
+    from django.db.migrations.loader import MigrationLoader
 
     migration = importlib.import_module("sites.migrations.0003_wattcarbon_assets")
     device = factories.make_device(site, kind="electrification_eemetered", fields={}, meters=[meter])
     other = factories.make_device(site, kind="solar_direct")
-    Device.objects.filter(pk=device.pk).update(kind="electrification_billing_metered")
-    migration.rename_kinds(apps, None)
-    device.refresh_from_db()
-    other.refresh_from_db()
-    assert (device.kind, other.kind) == ("electrification_eemetered", "solar_direct")
+    # The old name, as a database from before 0003 held it (a later migration refuses unknown kinds).
+    known_kinds = next(c for c in Device._meta.constraints if c.name == "device_kind_known")
+    # The model as of 0003, without the constraint (SQLite rebuilds the table from the model given).
+    loader = MigrationLoader(connection)
+    device_0003 = loader.project_state(("sites", "0003_wattcarbon_assets")).apps.get_model("sites", "Device")
+    with connection.schema_editor() as editor:
+        editor.remove_constraint(device_0003, known_kinds)
+    try:
+        Device.objects.filter(pk=device.pk).update(kind="electrification_billing_metered")
+        migration.rename_kinds(apps, None)
+        kinds = dict(Device.objects.values_list("pk", "kind"))
+    finally:
+        # Whatever happened, leave no old name behind for the constraint to trip on.
+        Device.objects.filter(kind="electrification_billing_metered").update(kind="electrification_eemetered")
+        with connection.schema_editor() as editor:
+            editor.add_constraint(Device, known_kinds)
+    assert (kinds[device.pk], kinds[other.pk]) == ("electrification_eemetered", "solar_direct")
+
+
+def test_the_database_refuses_a_kind_the_registry_does_not_know(site):
+    from django.db import IntegrityError, transaction
+
+    device = factories.make_device(site, kind="solar_direct")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Device.objects.filter(pk=device.pk).update(kind="electrification_billing_metered")
 
 
 def test_a_demand_response_device_needs_no_commenced_date_but_others_do(org, site, meter):
     common = {"organization": org, "site": site, "meters": [meter], "commenced_operation_date": None}
-    device = services.device_create(kind="demand_response_eemetered", fields={}, name="DR", custom_id="DR-1", **common)
+    device = crud.device_create(kind="demand_response_eemetered", fields={}, name="DR", custom_id="DR-1", **common)
     assert device.commenced_operation_date is None
     with pytest.raises(ValidationError) as exc:
-        services.device_create(kind="tracking_building", fields={"buildingType": "office"}, name="TB",
+        crud.device_create(kind="tracking_building", fields={"buildingType": "office"}, name="TB",
                                custom_id="TB-1", **common)  # fmt: skip
     assert "commenced_operation_date" in exc.value.message_dict
 
@@ -347,7 +373,9 @@ def test_a_demand_response_device_needs_no_commenced_date_but_others_do(org, sit
 
 
 def _remote_client(org):
-    return WattCarbonClient(org.credentials, ExchangeLog(organization_id=org.pk, vendor="wattcarbon"))
+    return WattCarbonClient(
+        wattcarbon_account(credentials=org.credentials), ExchangeLog(organization_id=org.pk, vendor="wattcarbon")
+    )
 
 
 def test_it_records_the_intent_and_finds_nothing_to_adopt_when_the_post_never_arrived(
@@ -371,9 +399,9 @@ def test_it_adopts_a_meter_an_interrupted_attempt_created(vendor_credentials, me
     marker = uuid.uuid4().hex
     Meter.objects.filter(pk=meter.pk).update(wattcarbon_marker=marker)
     created = _remote_client(meter.organization).create_meter(
-        {**services.meter_payload(meter, marker), "name": f"Main meter [portal:{marker}]"}
+        {**sync.meter_payload(meter, marker), "name": f"Main meter [portal:{marker}]"}
     )
-    _remote_client(meter.organization).create_meter(services.meter_payload(meter, uuid.uuid4().hex))  # not ours
+    _remote_client(meter.organization).create_meter(sync.meter_payload(meter, uuid.uuid4().hex))  # not ours
     meter = sync_meter(meter)
     assert meter.wattcarbon_status == SyncStatus.SYNCED and meter.wattcarbon_id == str(created)
     assert len(wattcarbon_sim.state()["meters"]) == 2  # nothing created by the sync
@@ -381,7 +409,7 @@ def test_it_adopts_a_meter_an_interrupted_attempt_created(vendor_credentials, me
 
 
 def _remote_asset(org, device, meter_ids, **extra):
-    return _remote_client(org).create_asset({**services.device_payload(device, meter_ids), **extra})
+    return _remote_client(org).create_asset({**sync.device_payload(device, meter_ids), **extra})
 
 
 def test_it_adopts_an_asset_an_interrupted_attempt_created(vendor_credentials, site, meter, wattcarbon_sim):

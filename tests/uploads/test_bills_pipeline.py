@@ -4,6 +4,7 @@ the WattCarbon simulator: it must hold the periods as bills, with the right end 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from accounts.selectors import wattcarbon_account
 from tests import factories
 from tests.drills.support import wait_done, wait_for
 from tests.uploads.bill_files import gas_billing_export
@@ -17,7 +18,8 @@ pytestmark = pytest.mark.worker
 
 def test_a_gas_billing_export_arrives_at_wattcarbon_as_bills(celery_worker, org, owner, vendor_credentials,
                                                              wattcarbon_sim):  # fmt: skip
-    client = WattCarbonClient(vendor_credentials, ExchangeLog(organization_id=org.pk, vendor="wattcarbon"))
+    log = ExchangeLog(organization_id=org.pk, vendor="wattcarbon")
+    client = WattCarbonClient(wattcarbon_account(credentials=vendor_credentials), log)
     remote = client.create_meter({"apiProvider": "manual", "meterType": "gas", "name": "Gas",
                                   "location": {"latitude": 40.68, "longitude": -73.94}})  # fmt: skip
     site = factories.make_site(org, timezone="America/New_York")

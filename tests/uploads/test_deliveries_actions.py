@@ -67,6 +67,24 @@ def test_it_lets_the_owner_retry(owner_client, delivery):
     assert delivery.status == DeliveryStatus.QUEUED
 
 
+def test_a_retry_from_the_dashboard_returns_to_the_dashboard(owner_client, delivery):
+    html = owner_client.get("/").content.decode()
+    # The dashboard's Retry form names the dashboard as the page to come back to.
+    assert f'action="{_url("retry", delivery)}"' in html
+    assert '<input type="hidden" name="next" value="/">' in html
+    response = owner_client.post(_url("retry", delivery), {"next": "/"})
+    assert response.status_code == 302
+    assert response["Location"] == "/"
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.QUEUED
+
+
+@pytest.mark.parametrize("elsewhere", ["https://evil.example/", "//evil.example/uploads/"])
+def test_it_returns_only_to_a_page_of_the_portal(owner_client, delivery, elsewhere):
+    response = owner_client.post(_url("retry", delivery), {"next": elsewhere})
+    assert response["Location"] == f"/uploads/{delivery.upload_id}/"
+
+
 def test_it_lets_a_teammate_repush(teammate_client, delivery):
     response = teammate_client.post(_url("repush", delivery), follow=True)
     assert response.status_code == 200

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from accounts.selectors import wattcarbon_account
 from tests import factories
 from tests.data import espi
 from tests.drills.support import wait_done, wait_for
@@ -32,7 +33,9 @@ def wait_upload(upload: Upload, status: str, worker, timeout: float = 120) -> Up
 
 
 def remote_meter(org, credentials, site, *, name: str, meter_type: str = "electricity", **kwargs):
-    client = WattCarbonClient(credentials, ExchangeLog(organization_id=org.pk, vendor="wattcarbon"))
+    client = WattCarbonClient(
+        wattcarbon_account(credentials=credentials), ExchangeLog(organization_id=org.pk, vendor="wattcarbon")
+    )
     remote = client.create_meter({"apiProvider": "manual", "meterType": "gas" if meter_type == "gas" else "electricity",
                                   "name": name, "location": {"latitude": 40.69, "longitude": -73.99}})  # fmt: skip
     return factories.make_meter(site, name=name, meter_type=meter_type, wattcarbon_id=str(remote), **kwargs)

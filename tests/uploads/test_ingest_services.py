@@ -220,7 +220,7 @@ def test_it_restarts_parsing_and_storing_whose_worker_died(org, owner, monkeypat
     from django.utils import timezone
 
     from tests import factories as f
-    from uploads import ingest_tasks
+    from uploads import tasks as ingest_tasks
     from uploads.services.ingest import uploads_requeue_stale
 
     sent: list[tuple[str, int]] = []

@@ -95,7 +95,7 @@ def test_a_year_of_15_minute_data_arrives_complete_and_in_order_at_both_vendors(
     whole, once, in order (the ingest path and the pushes run on the real worker)."""
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from sites.services import meter_sync
+    from sites.services.sync import meter_sync
     from uploads.models import Delivery, UploadStatus
     from uploads.services.ingest import upload_confirm, upload_create
 

@@ -4,13 +4,13 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from accounts.selectors import wattcarbon_account
 from tests import factories
 from uploads.models import Bill, DeliveryStatus
 from uploads.services.deliveries import deliveries_create_for_upload, deliveries_requeue_stale
-from uploads.services.push_wattcarbon import intervals_csv
-from uploads.tasks import push_delivery
+from uploads.tasks import delivery_push_task
 from vendors.http import ExchangeLog
-from vendors.wattcarbon import WattCarbonClient
+from vendors.wattcarbon import WattCarbonClient, intervals_csv
 
 pytestmark = pytest.mark.django_db
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -18,7 +18,9 @@ T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 @pytest.fixture
 def wc_meter(org, vendor_credentials):
-    client = WattCarbonClient(vendor_credentials, ExchangeLog(organization_id=org.pk, vendor="wattcarbon"))
+    client = WattCarbonClient(
+        wattcarbon_account(credentials=vendor_credentials), ExchangeLog(organization_id=org.pk, vendor="wattcarbon")
+    )
     remote = client.create_meter({"apiProvider": "manual", "meterType": "electricity", "name": "Main",
                                   "location": {"latitude": 37.78, "longitude": -122.41}})  # fmt: skip
     return factories.make_meter(factories.make_site(org), wattcarbon_id=str(remote))
@@ -26,7 +28,7 @@ def wc_meter(org, vendor_credentials):
 
 def _deliver(upload):
     (delivery,) = deliveries_create_for_upload(upload=upload)
-    push_delivery(delivery.pk)
+    delivery_push_task(delivery.pk)
     delivery.refresh_from_db()
     return delivery
 
@@ -69,7 +71,11 @@ def test_wrong_wattcarbon_credentials_fail_the_delivery(org, wc_meter, wattcarbo
 
     creds = credentials_update(organization=org, wattcarbon_api_key="wrong-key")
     # Forget the token the fixture obtained with the right key (only ours: Redis is shared).
-    cache.delete(WattCarbonClient(creds, ExchangeLog(organization_id=org.pk, vendor="wattcarbon"))._token_key)
+    cache.delete(
+        WattCarbonClient(
+            wattcarbon_account(credentials=creds), ExchangeLog(organization_id=org.pk, vendor="wattcarbon")
+        )._token_key
+    )
     delivery = _deliver(factories.make_stored_upload(wc_meter, T0, 5, targets=["wattcarbon_intervals"]))
     assert delivery.status == DeliveryStatus.FAILED
     assert delivery.last_error.startswith("WattCarbon credentials rejected")
@@ -142,7 +148,7 @@ def test_a_repush_sends_everything_again(wc_meter, wattcarbon_sim):
 
     delivery = _deliver(factories.make_stored_upload(wc_meter, T0, 20, targets=["wattcarbon_intervals"]))
     delivery_repush(delivery=delivery)
-    push_delivery(delivery.pk)
+    delivery_push_task(delivery.pk)
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.DELIVERED
     assert (delivery.sent, delivery.acknowledged, delivery.already_at_vendor) == (20, 20, 0)

@@ -6,11 +6,13 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import IntegrityError, transaction
 
 from tests import factories
 from uploads.models import Delivery, DeliveryStatus, Reading
 from uploads.services.deliveries import deliveries_create_for_upload, delivery_claim
-from uploads.tasks import push_delivery
+from uploads.services.push_wattics import wattics_stream
+from uploads.tasks import delivery_push_task
 from vendors.models import HttpExchange
 from vendors.wattics import PacketBuilder
 
@@ -33,7 +35,7 @@ def meter(org, vendor_credentials):
 
 def _deliver(upload) -> Delivery:
     (delivery,) = deliveries_create_for_upload(upload=upload)
-    push_delivery(delivery.pk)
+    delivery_push_task(delivery.pk)
     delivery.refresh_from_db()
     return delivery
 
@@ -71,8 +73,15 @@ def test_it_fails_a_meter_without_a_stream_id_at_once(org, vendor_credentials):
 
 
 def test_it_pushes_every_reading_in_order_with_cumulative_wh(meter, wattics_sim):
-    # Inserted out of order: the push follows time, not insertion.
-    upload = factories.make_stored_upload(meter, T0, 500, value=lambda i: round(random.uniform(0, 3), 3))
+    # Inserted in a shuffled order: the push follows time, not insertion.
+    upload = factories.make_upload(meter.organization, meter=meter, targets=["wattics"], rows_total=500,
+                                   rows_valid=500, rows_stored=500)  # fmt: skip
+    rows = [Reading(meter=meter, ts=T0 + timedelta(minutes=15 * i), value=round(random.uniform(0, 3), 3), upload=upload)
+            for i in range(500)]  # fmt: skip
+    random.shuffle(rows)
+    Reading.objects.bulk_create(rows)
+    inserted = list(Reading.objects.filter(meter=meter).order_by("pk").values_list("ts", flat=True))
+    assert inserted != sorted(inserted)
     delivery = _deliver(upload)
     assert delivery.status == DeliveryStatus.DELIVERED
     assert (delivery.total, delivery.sent, delivery.acknowledged, delivery.rejected) == (500, 500, 500, 0)
@@ -180,7 +189,7 @@ def test_a_long_wait_gives_the_worker_back(meter, wattics_sim, settings):
     assert delivery.status == DeliveryStatus.QUEUED
     assert delivery.next_attempt_at > delivery.updated_at + timedelta(seconds=50)
     # A message that comes early does nothing: the delivery is not due.
-    push_delivery(delivery.pk)
+    delivery_push_task(delivery.pk)
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.QUEUED and delivery.sent == 0
 
@@ -189,7 +198,7 @@ def test_it_skips_what_the_vendor_already_has_when_resuming(meter, wattics_sim):
     upload = factories.make_stored_upload(meter, T0, 300)
     (delivery,) = deliveries_create_for_upload(upload=upload)
     # An earlier run pushed the opening and 150 readings, then died having recorded only 100.
-    builder = PacketBuilder(meter)
+    builder = PacketBuilder(wattics_stream(meter))
     session = __import__("requests").Session()
     rows = Reading.objects.filter(meter=meter).order_by("ts").values_list("ts", "value", "extra")
     for packet in list(builder.packets(rows, opening=True))[:151]:
@@ -199,7 +208,7 @@ def test_it_skips_what_the_vendor_already_has_when_resuming(meter, wattics_sim):
         status=DeliveryStatus.PUSHING, attempts=1, heartbeat_at=T0, started_at=T0, sent=100, acknowledged=100,
         cursor_ts=T0 + timedelta(minutes=15 * 99),
     )  # fmt: skip
-    push_delivery(delivery.pk)
+    delivery_push_task(delivery.pk)
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.DELIVERED
     assert (delivery.sent, delivery.acknowledged, delivery.rejected) == (300, 300, 0)
@@ -231,24 +240,33 @@ def test_only_one_worker_claims_a_delivery(meter):
     assert delivery_claim(delivery_id=delivery.pk).attempts == 2
 
 
-def test_a_busy_stream_sends_the_delivery_back_to_the_queue(meter, wattics_sim):
-    from uploads.locks import StreamLock
-
-    (delivery,) = deliveries_create_for_upload(upload=factories.make_stored_upload(meter, T0, 3))
-    other = StreamLock(meter_id=meter.pk, target="wattics", delivery_id=delivery.pk + 1000, attempt=1)
-    assert other.acquire()
-    push_delivery(delivery.pk)
-    delivery.refresh_from_db()
-    assert (delivery.status, delivery.attempts, delivery.sent) == (DeliveryStatus.QUEUED, 0, 0)
-    assert delivery.next_attempt_at is not None
-    other.release()
+def test_a_stream_pushes_one_delivery_at_a_time(meter, wattics_sim):
+    january, february = (factories.make_stored_upload(meter, T0 + timedelta(days=31 * i), 3) for i in range(2))
+    (first,) = deliveries_create_for_upload(upload=january)
+    (second,) = deliveries_create_for_upload(upload=february)
+    assert delivery_claim(delivery_id=first.pk).pk == first.pk
+    # While the first pushes, nothing else of the stream may: the claim finds it busy ...
+    assert delivery_claim(delivery_id=second.pk) is None
+    second.refresh_from_db()
+    assert (second.status, second.attempts) == (DeliveryStatus.QUEUED, 0)
+    # ... and the database refuses a second pushing delivery of the stream, whoever asks.
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Delivery.objects.filter(pk=second.pk).update(status=DeliveryStatus.PUSHING)
+    # Another meter's stream is free.
+    other = factories.make_meter(meter.site, name="Other", wattics_stream_id="demo-gas-1")
+    (third,) = deliveries_create_for_upload(upload=factories.make_stored_upload(other, T0, 3))
+    assert delivery_claim(delivery_id=third.pk).pk == third.pk
 
 
 def test_packets_are_one_line_json(meter, wattics_sim):
-    _deliver(factories.make_stored_upload(meter, T0, 3))
-    for packet in wattics_sim.packets("demo-elec-1")["accepted"]:
-        assert json.dumps(packet)  # parsed by the simulator, which refuses multi-line bodies
-    assert wattics_sim.packets("demo-elec-1")["rejected_count"] == 0
+    upload = factories.make_stored_upload(meter, T0, 3)
+    rows = Reading.objects.filter(meter=meter).order_by("ts").values_list("ts", "value", "extra")
+    bodies = [p.body for p in PacketBuilder(wattics_stream(meter)).packets(rows, opening=True)]
+    assert len(bodies) == 4 and all(b"\n" not in body and isinstance(json.loads(body), dict) for body in bodies)
+    _deliver(upload)
+    # The simulator refuses a body of more than one line, as Wattics does: all were taken.
+    packets = wattics_sim.packets("demo-elec-1")
+    assert (len(packets["accepted"]), packets["rejected_count"]) == (4, 0)
 
 
 def test_it_pushes_two_uploads_of_one_stream_in_the_order_they_were_made(meter, wattics_sim):
@@ -256,16 +274,15 @@ def test_it_pushes_two_uploads_of_one_stream_in_the_order_they_were_made(meter, 
     february = factories.make_stored_upload(meter, T0 + timedelta(days=31), 20)
     (first,) = deliveries_create_for_upload(upload=january)
     (second,) = deliveries_create_for_upload(upload=february)
-    # The worker happens to take the later delivery first: it waits for the earlier one.
-    push_delivery(second.pk)
+    # The worker happens to get the later delivery's message first: it pushes the stream's
+    # oldest delivery, and the later one waits for its turn.
+    delivery_push_task(second.pk)
+    first.refresh_from_db()
     second.refresh_from_db()
-    assert second.status == DeliveryStatus.QUEUED and second.sent == 0
-    assert wattics_sim.packets("demo-elec-1")["accepted"] == []
-    push_delivery(first.pk)
-    second.refresh_from_db()
-    second.next_attempt_at = None
-    second.save(update_fields=["next_attempt_at"])
-    push_delivery(second.pk)
+    assert first.status == DeliveryStatus.DELIVERED
+    assert (second.status, second.sent, second.attempts) == (DeliveryStatus.QUEUED, 0, 0)
+    assert len(wattics_sim.packets("demo-elec-1")["accepted"]) == 21  # the opening packet and January's 20
+    delivery_push_task(second.pk)
     first.refresh_from_db()
     second.refresh_from_db()
     assert (first.status, second.status) == (DeliveryStatus.DELIVERED, DeliveryStatus.DELIVERED)
@@ -319,7 +336,7 @@ def test_a_retry_never_claims_rows_the_vendor_does_not_hold(meter, wattics_sim):
     from uploads.services.deliveries import delivery_retry
 
     delivery_retry(delivery=january)
-    push_delivery(january.pk)
+    delivery_push_task(january.pk)
     january.refresh_from_db()
     assert january.status == DeliveryStatus.FAILED
     assert (january.sent, january.acknowledged, january.already_at_vendor, january.not_sendable) == (0, 0, 0, 100)
@@ -373,7 +390,7 @@ def test_the_deadline_counts_from_the_last_progress(meter, wattics_sim, fast_ret
     # Started long ago, but it progressed a moment ago: a short outage does not fail it.
     Delivery.objects.filter(pk=delivery.pk).update(started_at=T0, attempts=1)
     wattics_sim.faults(fail_next=[503, 503, 500])
-    push_delivery(delivery.pk)
+    delivery_push_task(delivery.pk)
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.DELIVERED, delivery.last_error
 
@@ -420,7 +437,7 @@ def test_a_repush_of_a_delivered_span_is_up_to_date(meter, wattics_sim):
 
     delivery = _deliver(factories.make_stored_upload(meter, T0, 12))
     delivery_repush(delivery=delivery)
-    push_delivery(delivery.pk)
+    delivery_push_task(delivery.pk)
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.DELIVERED
     assert (delivery.sent, delivery.acknowledged, delivery.already_at_vendor, delivery.not_sendable) == (0, 0, 12, 0)

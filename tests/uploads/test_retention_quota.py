@@ -11,9 +11,9 @@ from django.utils import timezone
 from tests.drills.support import wait_for
 from tests.uploads import ingest_support as support
 from tests.uploads.ingest_support import hourly, submit
-from uploads.ingest_tasks import purge_expired_uploads
 from uploads.models import Upload, UploadStatus
 from uploads.services.ingest import upload_cancel
+from uploads.tasks import uploads_purge_expired_task
 
 meter, ny_site = support.meter, support.ny_site
 
@@ -41,7 +41,7 @@ def test_the_periodic_task_deletes_files_of_old_invalid_and_cancelled_uploads(ce
     u = uploads_of_every_kind
     names = {key: (x.file.name, x.error_report.name) for key, x in u.items()}
     assert all(default_storage.exists(file) for file, _ in names.values())
-    purge_expired_uploads.delay()  # as beat sends it, to the real worker
+    uploads_purge_expired_task.delay()  # as beat sends it, to the real worker
     wait_for(
         lambda: not default_storage.exists(names["invalid"][0]), timeout=60, what="the purge", worker=celery_worker
     )
@@ -59,7 +59,10 @@ def test_the_purge_is_in_the_beat_schedule():
     from portal.celery import app
 
     entries = {e["task"] for e in django_settings.CELERY_BEAT_SCHEDULE.values()}
-    assert "uploads.ingest.purge_expired" in entries and "uploads.ingest.purge_expired" in app.tasks
+    assert (
+        "uploads.tasks.uploads_purge_expired_task" in entries
+        and "uploads.tasks.uploads_purge_expired_task" in app.tasks
+    )
     assert django_settings.UPLOAD_RETENTION_DAYS > 0
 
 

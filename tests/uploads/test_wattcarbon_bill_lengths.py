@@ -4,6 +4,7 @@ takes them with a warning of its own."""
 
 import pytest
 
+from accounts.selectors import wattcarbon_account
 from tests import factories
 from tests.drills.support import wait_done
 from tests.uploads.ingest_support import submit
@@ -19,7 +20,9 @@ ODD_BILLS = "start_date,end_date,energy_kwh\n2024-01-01,2024-01-10,90\n2024-02-0
 
 def test_bills_of_unusual_length_are_a_warning_and_are_delivered(celery_worker, org, owner, vendor_credentials,
                                                                    wattcarbon_sim):  # fmt: skip
-    client = WattCarbonClient(vendor_credentials, ExchangeLog(organization_id=org.pk, vendor="wattcarbon"))
+    client = WattCarbonClient(
+        wattcarbon_account(credentials=vendor_credentials), ExchangeLog(organization_id=org.pk, vendor="wattcarbon")
+    )
     remote = client.create_meter({"apiProvider": "manual", "meterType": "gas", "name": "Gas",
                                   "location": {"latitude": 37.78, "longitude": -122.41}})  # fmt: skip
     meter = factories.make_meter(factories.make_site(org), meter_type="gas", wattcarbon_id=str(remote))

@@ -1,9 +1,8 @@
 """The WattCarbon client against the simulator, over real HTTP."""
 
-import time
-
 import pytest
 
+from accounts.selectors import wattcarbon_account
 from tests.cachepeek import raw_cache_values
 from vendors.http import ExchangeLog, VendorUnreachable
 from vendors.models import HttpExchange
@@ -42,7 +41,7 @@ def log(org):
 
 @pytest.fixture
 def client_(vendor_credentials, log):
-    return WattCarbonClient(vendor_credentials, log)
+    return WattCarbonClient(wattcarbon_account(credentials=vendor_credentials), log)
 
 
 def test_it_creates_and_reads_back_a_meter(client_, wattcarbon_sim):
@@ -81,7 +80,9 @@ def test_it_creates_a_device_of_every_kind(client_, kind, fields, needs_meter):
 
 def test_it_shares_one_token_through_the_cache(client_, vendor_credentials, org):
     client_.create_meter(METER)
-    other = WattCarbonClient(vendor_credentials, ExchangeLog(organization_id=org.pk, vendor="wattcarbon"))
+    other = WattCarbonClient(
+        wattcarbon_account(credentials=vendor_credentials), ExchangeLog(organization_id=org.pk, vendor="wattcarbon")
+    )
     other.create_meter(METER)
     other.log.flush()
     token_calls = HttpExchange.objects.filter(url__endswith="/auth/token")
@@ -89,9 +90,9 @@ def test_it_shares_one_token_through_the_cache(client_, vendor_credentials, org)
 
 
 def test_it_reauthenticates_once_when_the_token_expired(client_, wattcarbon_sim):
-    wattcarbon_sim.faults(token_ttl=1)
+    wattcarbon_sim.faults(token_ttl=2)
     client_.create_meter(METER)
-    time.sleep(1.2)
+    wattcarbon_sim.wait_tokens_expired()
     assert client_.create_meter(METER)
     calls = list(HttpExchange.objects.order_by("id").values_list("url", "status_code"))
     assert [c[1] for c in calls] == [200, 201, 401, 200, 201]
@@ -101,7 +102,7 @@ def test_it_reauthenticates_once_when_the_token_expired(client_, wattcarbon_sim)
 def test_it_reports_rejected_credentials(vendor_credentials, log):
     vendor_credentials.wattcarbon_api_key = "wrong-key"
     with pytest.raises(CredentialsRejected) as exc:
-        WattCarbonClient(vendor_credentials, log).create_meter(METER)
+        WattCarbonClient(wattcarbon_account(credentials=vendor_credentials), log).create_meter(METER)
     assert exc.value.status == 401
     assert "refused" in exc.value.message
 
@@ -110,7 +111,7 @@ def test_it_reports_missing_credentials_without_calling(org, log):
     from accounts.models import VendorCredentials
 
     with pytest.raises(CredentialsRejected):
-        WattCarbonClient(VendorCredentials(organization=org), log).create_meter(METER)
+        WattCarbonClient(wattcarbon_account(credentials=VendorCredentials(organization=org)), log).create_meter(METER)
     assert not HttpExchange.objects.exists()
 
 
@@ -202,17 +203,19 @@ def test_it_keeps_no_bearer_token_in_clear_in_the_cache(client_, wattcarbon_sim)
     assert not any(token.encode() in value for value in raw)
     # And the cached form is what the client uses: a second client makes no token request.
     client_.log.flush()
-    other = WattCarbonClient(client_.credentials, ExchangeLog(organization_id=client_.credentials.organization_id,
-                                                              vendor="wattcarbon", batch_size=1))  # fmt: skip
+    other = WattCarbonClient(
+        client_.account, ExchangeLog(organization_id=client_.account.organization_id, vendor="wattcarbon", batch_size=1)
+    )
     other.create_meter(METER)
     assert HttpExchange.objects.filter(url__endswith="/auth/token").count() == 1
 
 
-def test_a_token_cached_under_another_key_is_replaced(client_, settings):
+def test_a_token_cached_under_another_key_is_replaced(client_, vendor_credentials, settings):
     client_.create_meter(METER)
     settings.FIELD_ENCRYPTION_KEY = "J6S6f3dvl0yNxqJCZy6QKNXmzW4xwbLvY0nzMk0fAqs="  # a rotated key
-    assert client_._cached_token() is None
-    client_.create_meter(METER)  # authenticates anew instead of failing
+    rotated = WattCarbonClient(wattcarbon_account(credentials=vendor_credentials), client_.log)
+    assert rotated._cached_token() is None
+    rotated.create_meter(METER)  # authenticates anew instead of failing
     assert HttpExchange.objects.filter(url__endswith="/auth/token").count() == 2
 
 

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests import factories
+from uploads.services.push_wattics import wattics_stream
 from vendors.http import ExchangeLog
 from vendors.models import HttpExchange
 from vendors.wattics import Outcome, PacketBuilder, StreamError, WatticsClient, format_local_ts, parse_ts
@@ -37,7 +38,7 @@ def test_it_keeps_milliseconds_and_positive_offsets():
 def test_it_builds_cumulative_wh_packets_on_one_line(org):
     site = factories.make_site(org, timezone="Europe/Dublin")
     meter = factories.make_meter(site, wattics_stream_id="demo-elec-1", unit="kWh")
-    builder = PacketBuilder(meter, start_wh=1000.0)
+    builder = PacketBuilder(wattics_stream(meter), start_wh=1000.0)
     t0 = datetime(2024, 1, 1, tzinfo=UTC)
     first = builder.build(t0, 1.5, None)
     second = builder.build(t0 + timedelta(minutes=15), 0.25, None)
@@ -52,7 +53,7 @@ def test_it_builds_single_value_packets(org):
     site = factories.make_site(org, timezone="America/New_York")
     meter = factories.make_meter(site, wattics_stream_id="demo-gas-1", meter_type="gas", unit="m3",
                                  wattics_format="single_value")  # fmt: skip
-    packet = json.loads(PacketBuilder(meter).build(datetime(2024, 7, 1, 12, tzinfo=UTC), 3.25, None))
+    packet = json.loads(PacketBuilder(wattics_stream(meter)).build(datetime(2024, 7, 1, 12, tzinfo=UTC), 3.25, None))
     assert packet == {"id": "demo-gas-1", "tsISO8601": "2024-07-01T08:00:00.000-04:00", "value": 3.25}
 
 
@@ -60,7 +61,7 @@ def test_it_builds_single_value_packets(org):
 def test_it_refuses_an_electrical_packet_for_a_non_energy_unit(org):
     meter = factories.make_meter(factories.make_site(org), wattics_stream_id="x", unit="m3")
     with pytest.raises(ValueError, match="single-value"):
-        PacketBuilder(meter)
+        PacketBuilder(wattics_stream(meter))
 
 
 def _client(sim, org, *, stream="demo-elec-1", password="demo-password"):
@@ -121,7 +122,7 @@ def test_pc_1_is_a_register_and_instantaneous_values_keep_their_instant(org):
         # A gap: the next reading starts an hour later.
         (t0 + timedelta(minutes=75), 0.5, None),
     ]
-    packets = list(PacketBuilder(meter, start_wh=10_000.0).packets(rows, opening=True))
+    packets = list(PacketBuilder(wattics_stream(meter), start_wh=10_000.0).packets(rows, opening=True))
     assert [(json.loads(p.body), p.row_ts) for p in packets] == [
         # The stream's first packet: the register at the first interval's start, with the instant values of then.
         ({"id": "demo-elec-1", "tsISO8601": "2024-01-01T00:00:00.000+00:00", "aP_1": 4000.0, "v_1": 230.0,
@@ -135,7 +136,7 @@ def test_pc_1_is_a_register_and_instantaneous_values_keep_their_instant(org):
          t0 + timedelta(minutes=75)),
     ]  # fmt: skip
     # Without the opening (the stream has packets), instant values at or before the vendor's latest are left out.
-    later = list(PacketBuilder(meter).packets(rows[:1], after=t0))
+    later = list(PacketBuilder(wattics_stream(meter)).packets(rows[:1], after=t0))
     assert [json.loads(p.body) for p in later] == [
         {"id": "demo-elec-1", "tsISO8601": "2024-01-01T00:15:00.000+00:00", "pC_1": 1000.0}
     ]
@@ -146,7 +147,7 @@ def test_single_value_and_power_meters_keep_the_instant_of_the_file(org):
     site = factories.make_site(org, timezone="UTC")
     power = factories.make_meter(site, wattics_stream_id="demo-elec-1", unit="kW")
     t0 = datetime(2024, 1, 1, tzinfo=UTC)
-    (packet,) = PacketBuilder(power).packets([(t0, 1.5, {"v_1": 231.0})], opening=True)
+    (packet,) = PacketBuilder(wattics_stream(power)).packets([(t0, 1.5, {"v_1": 231.0})], opening=True)
     assert json.loads(packet.body) == {"id": "demo-elec-1", "tsISO8601": "2024-01-01T00:00:00.000+00:00",
                                        "v_1": 231.0, "aP_1": 1500.0}  # fmt: skip
 

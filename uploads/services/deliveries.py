@@ -1,7 +1,8 @@
 """Deliveries: the push of stored rows to the vendors.
 
 Life of a delivery: created queued by `deliveries_create_for_upload`, claimed by one
-worker (`delivery_claim`: queued -> pushing with a conditional update), pushed by the
+worker (`delivery_claim`: the stream's oldest queued delivery -> pushing, one per stream
+by a database constraint), pushed by the
 runner of its target (uploads.services.push_wattics / push_wattcarbon), and ended
 delivered, partially_failed or failed. People may retry, cancel or re-push it; each
 action checks the current status first, in the same UPDATE that changes it.
@@ -17,15 +18,12 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from audit.services import audited
-from uploads.locks import StreamLock
 from uploads.models import ACTIVE_DELIVERY_STATUSES, Bill, Delivery, DeliveryStatus, Reading, Target, Upload
-from uploads.services.push_run import Stop, enqueue
+from uploads.services.push_run import enqueue
 
 logger = logging.getLogger(__name__)
 
 READING_TARGETS = (Target.WATTICS, Target.WATTCARBON_INTERVALS)
-# Another delivery holds the meter's stream: come back after this long.
-LOCK_BUSY_RETRY_SECONDS = 5.0
 
 
 class DeliveryActionError(Exception):
@@ -49,9 +47,9 @@ def _spans(upload: Upload, target: str) -> dict[int, tuple[datetime, datetime]]:
     """Per meter, the first and last instant of the upload's rows for this target."""
     if target == Target.WATTCARBON_BILLS:
         # A bill delivery's span ends at the last bill's end date (a local date, kept as midnight UTC).
-        rows = Bill.objects.filter(upload=upload).values("meter_id").annotate(first=Min("start_date"),
-                                                                              last=Max("end_date"))  # fmt: skip
-        return {r["meter_id"]: (_day_start(r["first"]), _day_start(r["last"])) for r in rows}
+        bills = Bill.objects.filter(upload=upload).values("meter_id").annotate(first=Min("start_date"),
+                                                                               last=Max("end_date"))  # fmt: skip
+        return {r["meter_id"]: (_day_start(r["first"]), _day_start(r["last"])) for r in bills}
     rows = Reading.objects.filter(upload=upload).values("meter_id").annotate(first=Min("ts"), last=Max("ts"))
     return {r["meter_id"]: (r["first"], r["last"]) for r in rows}
 
@@ -105,54 +103,68 @@ def deliveries_create_for_upload(*, upload: Upload) -> list[Delivery]:
 
 
 def delivery_claim(*, delivery_id: int) -> Delivery | None:
-    """Take the delivery for this worker: queued and due, or pushing with a stale heartbeat
-    (its worker died). Only one worker's UPDATE matches; the others get None."""
+    """Take, for this worker, the oldest unfinished delivery of this delivery's stream (its
+    meter and target): Wattics discards packets older than the stream's latest, so a later
+    upload pushed first would make an earlier one's packets arrive out of order.
+
+    It is claimed if it is queued and due, or pushing with a stale heartbeat (its worker
+    died). The database allows one pushing delivery per stream (constraint
+    delivery_one_push_per_stream), so while another delivery of the stream is pushing the
+    claim fails, and only one worker's conditional UPDATE ever matches. None: nothing to
+    do now (the stream is busy, or its oldest delivery is waiting for its retry)."""
+    stream = Delivery.objects.filter(pk=delivery_id).values("meter_id", "target").first()
+    if stream is None:
+        return None
+    oldest = (
+        Delivery.objects.filter(**stream, status__in=ACTIVE_DELIVERY_STATUSES)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if oldest is None:
+        return None
     now = timezone.now()
     stale = now - timedelta(seconds=settings.DELIVERY_STALE_SECONDS)
     due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
     claimable = (Q(status=DeliveryStatus.QUEUED) & due) | Q(status=DeliveryStatus.PUSHING, heartbeat_at__lt=stale)
-    claimed = (
-        Delivery.objects.filter(claimable, pk=delivery_id).update(
-            status=DeliveryStatus.PUSHING,
-            attempts=F("attempts") + 1,
-            heartbeat_at=now,
-            updated_at=now,
-            next_attempt_at=None,
-            finished_at=None,
-            started_at=Coalesce("started_at", now),
-        )  # fmt: skip
-    )
+    try:
+        with transaction.atomic():
+            claimed = Delivery.objects.filter(claimable, pk=oldest).update(
+                status=DeliveryStatus.PUSHING,
+                attempts=F("attempts") + 1,
+                heartbeat_at=now,
+                updated_at=now,
+                next_attempt_at=None,
+                finished_at=None,
+                started_at=Coalesce("started_at", now),
+            )
+    except IntegrityError:
+        return None  # another delivery of the stream is pushing (a re-pushed older one waits for it)
     if not claimed:
         return None
     return Delivery.objects.select_related("meter__site", "meter__organization__credentials", "organization").get(
-        pk=delivery_id
+        pk=oldest
     )
 
 
-def _release_busy(delivery: Delivery) -> None:
-    """The stream is locked by another delivery: back to queued (the claim did not count)."""
-    now = timezone.now()
-    due = now + timedelta(seconds=LOCK_BUSY_RETRY_SECONDS)
-    released = Delivery.objects.filter(
-        pk=delivery.pk, status=DeliveryStatus.PUSHING, attempts=delivery.attempts
-    ).update(
-        status=DeliveryStatus.QUEUED, attempts=F("attempts") - 1, next_attempt_at=due, heartbeat_at=None, updated_at=now
+def _enqueue_next_in_stream(delivery: Delivery) -> None:
+    """After a run: the stream's next delivery goes now if it is due (its own message may
+    have come while this one pushed, and claimed nothing)."""
+    following = (
+        Delivery.objects.filter(meter_id=delivery.meter_id, target=delivery.target, status__in=ACTIVE_DELIVERY_STATUSES)
+        .order_by("pk")
+        .values_list("pk", "status", "next_attempt_at")
+        .first()
     )
-    if released:
-        enqueue(delivery.pk, countdown=LOCK_BUSY_RETRY_SECONDS)
-
-
-def _earlier_unfinished(delivery: Delivery) -> bool:
-    """Deliveries of one meter and target go in the order they were created: Wattics
-    discards packets older than the stream's latest, so a later upload pushed first
-    would make the earlier one's packets arrive out of order."""
-    return Delivery.objects.filter(
-        meter_id=delivery.meter_id, target=delivery.target, pk__lt=delivery.pk, status__in=ACTIVE_DELIVERY_STATUSES
-    ).exists()
+    if following is None:
+        return
+    pk, status, due_at = following
+    if status == DeliveryStatus.QUEUED and (due_at is None or due_at <= timezone.now()):
+        enqueue(pk)
 
 
 def delivery_push(*, delivery_id: int) -> None:
-    """Claim the delivery and push it as far as it goes in this run. Safe to call twice."""
+    """Claim the stream's oldest delivery and push it as far as it goes in this run. Safe to call twice."""
     from uploads.services.push_wattcarbon import push_wattcarbon_bills, push_wattcarbon_intervals
     from uploads.services.push_wattics import push_wattics
 
@@ -164,20 +176,9 @@ def delivery_push(*, delivery_id: int) -> None:
     delivery = delivery_claim(delivery_id=delivery_id)
     if delivery is None:
         return
-    if _earlier_unfinished(delivery):
-        _release_busy(delivery)
-        return
-    lock = StreamLock(meter_id=delivery.meter_id, target=delivery.target, delivery_id=delivery.pk,
-                      attempt=delivery.attempts)  # fmt: skip
-    if not lock.acquire():
-        _release_busy(delivery)
-        return
-    try:
-        runners[Target(delivery.target)](delivery, lock)
-    except Stop:
-        pass
-    finally:
-        lock.release()
+    ended = runners[Target(delivery.target)](delivery)
+    logger.debug("delivery %s: run %s", delivery.pk, ended.value)
+    _enqueue_next_in_stream(delivery)
 
 
 def deliveries_requeue_stale(*, stale_seconds: float | None = None) -> list[int]:

@@ -4,6 +4,7 @@ systems matched once (Green Button UsagePoints, Portfolio Manager meter ids), sa
 import hashlib
 import zipfile
 from pathlib import PurePath
+from typing import Any, BinaryIO, cast
 
 from django.conf import settings
 from django.core.files import File
@@ -38,7 +39,7 @@ class SourceMeterLookup(MeterLookup):
     def __init__(self, organization: Organization):
         super().__init__(organization)
         self.matched: dict[str, MeterInfo | None] = {
-            sm.key: _info(sm.meter) if sm.meter_id else None
+            sm.key: _info(sm.meter) if sm.meter is not None else None
             for sm in SourceMeter.objects.filter(organization=organization).select_related("meter__site")
         }
 
@@ -123,9 +124,9 @@ def saved_mapping_save(*, organization: Organization, header: list[str], mapping
 # --- Batches ------------------------------------------------------------------------
 
 
-def _unpack(files: list[File]) -> list[tuple[str, int, object]]:
+def _unpack(files: list[File]) -> list[tuple[str, int, Any]]:
     """(name, size, file) for each file to upload: zips unpacked, everything checked before anything is stored."""
-    out = []
+    out: list[tuple[str, int, Any]] = []
     for file in files:
         file.seek(0)
         head = file.read(4)
@@ -141,7 +142,7 @@ def _unpack(files: list[File]) -> list[tuple[str, int, object]]:
                 try:
                     found = list(
                         members(
-                            file,
+                            cast(BinaryIO, file),
                             max_total=settings.UPLOAD_MAX_DECOMPRESSED_BYTES,
                             max_ratio=settings.UPLOAD_ZIP_MAX_RATIO,
                             max_files=settings.UPLOAD_ZIP_MAX_FILES,

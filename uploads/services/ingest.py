@@ -25,6 +25,7 @@ import time as clock
 import zlib
 from datetime import UTC, datetime, time, timedelta
 from pathlib import PurePath
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -38,6 +39,9 @@ from django.utils import timezone
 from accounts.models import Organization
 from audit.services import audited
 from sites.models import Meter, MeterType, NaiveTimes, ReadingKind
+
+# The tasks import these services; the module is complete by the time a task is enqueued.
+from uploads import tasks
 from uploads.models import Bill, Reading, Target, Upload, UploadStatus
 from uploads.parsing import (
     BILLS,
@@ -303,9 +307,7 @@ def _schedule(upload: Upload, step: str, run_now: bool | None) -> None:
 
 
 def _enqueue(upload_id: int, step: str) -> None:
-    from uploads import ingest_tasks
-
-    task = ingest_tasks.upload_validate_task if step == "validate" else ingest_tasks.upload_store_task
+    task = tasks.upload_validate_task if step == "validate" else tasks.upload_store_task
     transaction.on_commit(lambda: task.delay(upload_id))
 
 
@@ -340,7 +342,7 @@ class _Report:
     def add(self, error: RowError) -> None:
         self.count += 1
         if self.count <= REPORT_MAX_ROWS:
-            self.writer.writerow([_neutralise(x) for x in (error.line, error.column, error.value, error.problem)])
+            self.writer.writerow([_neutralise(str(x)) for x in (error.line, error.column, error.value, error.problem)])
 
     def save_to(self, upload: Upload) -> str:
         if self.count > REPORT_MAX_ROWS:
@@ -481,7 +483,7 @@ def _validate(upload: Upload, *, claim: _Claim, max_rows: int | None = None) -> 
                 "options": options,
                 "column_mapping": mapping,
             }
-        report, preview = _Report(), []
+        report, preview = _Report(), cast(list[dict], [])
         valid = invalid = 0
         last_bad_line = 0
         start = end = None
@@ -601,7 +603,7 @@ def upload_store(*, upload_id: int) -> Upload:
     try:
         with upload.file.open("rb") as raw:
             parsed = _open(upload, raw)
-            valid = (row for row in parsed if not isinstance(row, RowError))
+            valid: Any = (row for row in parsed if not isinstance(row, RowError))  # bills or readings, by layout
             if parsed.layout.kind == BILLS:
                 ingest_storage.bills_upsert(rows=valid, upload_id=upload.pk)
             else:
@@ -637,8 +639,6 @@ def uploads_requeue_stale(*, stale_seconds: float | None = None) -> list[int]:
     heartbeat (or claim, before the first beat) is older than `stale_seconds` has no live
     worker. Parsing starts over (it writes only the upload row and its report); storing
     runs again (its rows are upserts). Either way the new claim time ends the old claim."""
-    from uploads import ingest_tasks
-
     stale_seconds = settings.INGEST_STALE_SECONDS if stale_seconds is None else stale_seconds
     now = timezone.now()
     cutoff = now - timedelta(seconds=stale_seconds)
@@ -656,10 +656,10 @@ def uploads_requeue_stale(*, stale_seconds: float | None = None) -> list[int]:
             if Upload.objects.filter(stale, pk=upload_id, status=status).update(
                 status=UploadStatus.RECEIVED, claimed_at=now, heartbeat_at=None
             ):
-                ingest_tasks.upload_validate_task.delay(upload_id)
+                tasks.upload_validate_task.delay(upload_id)
                 requeued.append(upload_id)
         elif Upload.objects.filter(stale, pk=upload_id, status=status).update(claimed_at=now, heartbeat_at=now):
-            ingest_tasks.upload_store_task.delay(upload_id)
+            tasks.upload_store_task.delay(upload_id)
             requeued.append(upload_id)
     if requeued:
         logger.warning("restarted %d stale uploads: %s", len(requeued), requeued[:50])

@@ -6,20 +6,17 @@ place instead of doubling them. Within a batch the last row for a key wins (one
 statement may not touch a row twice), and keys are sorted so concurrent writers
 lock rows in the same order and cannot deadlock.
 
-Two ways to upsert readings on PostgreSQL were measured on 1,000,000 rows (see
-bench/ingest_storage.py and the ingest report):
+Two ways to upsert readings on PostgreSQL:
   - bulk_create(update_conflicts=True) in batches of 5,000: INSERT … ON CONFLICT;
   - COPY into a temporary table, then INSERT … SELECT … ON CONFLICT.
-COPY is used on PostgreSQL; other databases (SQLite) use bulk_create.
-
-Measured on the shared 2-core dev box under load (PostgreSQL 127.0.0.1, 1,000,000
-15-minute readings of one meter, times include generating and sorting the rows):
-  bulk_create ON CONFLICT, 5,000/batch:    insert 103.1 s (9,700 rows/s),  re-upload 153.2 s (6,500 rows/s)
-  COPY + INSERT…SELECT, 50,000/batch:      insert  76.2 s (13,100 rows/s), re-upload  57.4 s (17,400 rows/s)
+COPY was the faster, for new rows and more so for a re-upload (every row a conflict), so
+it is used on PostgreSQL; other databases (SQLite) use bulk_create. bench/ingest_storage.py
+measures both on this machine.
 """
 
 import json
 from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
 from itertools import islice
 
 from django.db import connection, transaction
@@ -67,7 +64,7 @@ def readings_upsert(
     return written
 
 
-def _touched_days(batch: list[ReadingRow]) -> list[tuple[int, object, object]]:
+def _touched_days(batch: list[ReadingRow]) -> list[tuple[int, datetime, datetime]]:
     """Per meter of a batch sorted by (meter, ts): its whole UTC days from first to last reading."""
     spans: dict[int, list] = {}
     for r in batch:

@@ -17,15 +17,17 @@ A run never assumes that an earlier run sent something because it was an earlier
 import hashlib
 import json
 import logging
-import random
 import time
 from datetime import datetime, timedelta
+from enum import Enum
 
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from uploads.locks import StreamLock
+# The tasks import these services; the module is complete by the time a task is enqueued.
+from core import tasks as common
+from uploads import tasks
 from uploads.models import Bill, Delivery, DeliveryStatus, Reading, Target
 from vendors.http import ExchangeLog
 
@@ -42,19 +44,15 @@ RUN_SLICE_SECONDS = 600.0
 
 
 def enqueue(delivery_id: int, *, countdown: float | None = None) -> None:
-    from uploads.tasks import push_delivery
-
-    if countdown:
-        push_delivery.apply_async((delivery_id,), countdown=countdown)
-    else:
-        push_delivery.delay(delivery_id)
+    """The one way a push is put on the queue (deliveries, runs, people's actions)."""
+    tasks.delivery_push_task.apply_async((delivery_id,), countdown=countdown or None)
 
 
 def backoff_seconds(failures: int) -> float:
-    """Exponential backoff with jitter: base·2^(n-1), capped, times a random 0.5–1."""
-    base = settings.DELIVERY_RETRY_BASE_SECONDS
-    delay = min(settings.DELIVERY_RETRY_MAX_SECONDS, base * 2 ** min(failures - 1, 30))
-    return delay * random.uniform(0.5, 1.0)
+    """The shared backoff (core.tasks) with the delivery's base and cap, after `failures` tries."""
+    return common.backoff_seconds(
+        failures - 1, base=settings.DELIVERY_RETRY_BASE_SECONDS, cap=settings.DELIVERY_RETRY_MAX_SECONDS
+    )
 
 
 # Consecutive failures of one item for which the vendor's Retry-After alone decides the wait;
@@ -104,14 +102,18 @@ def _duration(seconds: float) -> str:
     return f"{seconds:g} s"
 
 
-class Stop(Exception):
-    """The run is over (finished, failed, cancelled, handed back): unwind to the task."""
+class RunEnd(Enum):
+    """How a run ended. Every method that can end it returns one (None: go on), and its
+    caller returns it in turn, so no line runs after the run is over."""
+
+    ENDED = "ended"  # delivered, partially failed or failed: the status is written
+    HANDED_BACK = "handed back"  # queued again, a message due later
+    CLAIM_LOST = "claim lost"  # cancelled by a person, or taken over after a stale heartbeat
 
 
 class PushRun:
-    def __init__(self, delivery: Delivery, lock: StreamLock, *, vendor: str):
+    def __init__(self, delivery: Delivery, *, vendor: str):
         self.delivery = delivery
-        self.lock = lock
         self.attempt = delivery.attempts
         self.sent = delivery.sent
         self.acknowledged = delivery.acknowledged
@@ -156,43 +158,47 @@ class PushRun:
         if line and line not in self.note.split("\n"):
             self.note = f"{self.note}\n{line}" if self.note else line
 
-    def checkpoint(self) -> None:
-        """Save progress, flush the exchange log, refresh the lock; Stop if the run lost its claim."""
+    def checkpoint(self) -> RunEnd | None:
+        """Save progress, flush the exchange log. CLAIM_LOST if the run lost its claim;
+        HANDED_BACK when its slice of the worker's time is used up."""
         self.log.flush()
         now = timezone.now()
         if not self._mine().update(heartbeat_at=now, updated_at=now, **self._counts()):
             logger.info("delivery %s: claim lost (cancelled or taken over); stopping", self.delivery.pk)
-            raise Stop
-        self.lock.refresh()
+            return RunEnd.CLAIM_LOST
         self._since_checkpoint = 0
         self._checkpoint_at = time.monotonic()
         if time.monotonic() - self.began > RUN_SLICE_SECONDS:
-            self.hand_back(0, "")
+            return self.hand_back(0, "")
+        return None
 
-    def tick(self, n: int = 1) -> None:
+    def tick(self, n: int = 1) -> RunEnd | None:
         """Count n items done; checkpoint when due."""
         self._since_checkpoint += n
         if self._since_checkpoint >= CHECKPOINT_PACKETS or time.monotonic() - self._checkpoint_at >= CHECKPOINT_SECONDS:
-            self.checkpoint()
+            return self.checkpoint()
+        return None
 
     # ----- transient failures --------------------------------------------------------------
-    def wait_after_failure(self, failures: int, message: str, retry_after: float | None = None) -> None:
+    def wait_after_failure(self, failures: int, message: str, retry_after: float | None = None) -> RunEnd | None:
         """Back off before trying the same item again: sleep here for a short wait, hand
         the delivery back with a countdown for a long one, fail it when nothing has
         progressed for DELIVERY_RETRY_DEADLINE_SECONDS (a slow storm is not a failure)."""
         self.last_error = message
         deadline = settings.DELIVERY_RETRY_DEADLINE_SECONDS
         if timezone.now() - self.progress_at > timedelta(seconds=deadline):
-            self.fail(
+            return self.fail(
                 f"Gave up after {_duration(deadline)} without progress: {message}. Retry it once the vendor is back."
             )
         delay = retry_delay(failures, retry_after)
         if delay > IN_TASK_WAIT_MAX:
-            self.hand_back(delay, message)
-        self.checkpoint()
+            return self.hand_back(delay, message)
+        if ended := self.checkpoint():
+            return ended
         time.sleep(delay)
+        return None
 
-    def hand_back(self, delay: float, message: str) -> None:
+    def hand_back(self, delay: float, message: str) -> RunEnd:
         """Back to queued, due in `delay` seconds, and a message to come back then."""
         self.log.flush()
         now = timezone.now()
@@ -200,7 +206,7 @@ class PushRun:
         if self._mine().update(status=DeliveryStatus.QUEUED, next_attempt_at=due, heartbeat_at=None, updated_at=now,
                                **self._counts()):  # fmt: skip
             enqueue(self.delivery.pk, countdown=delay)
-        raise Stop
+        return RunEnd.HANDED_BACK
 
     # ----- the end -------------------------------------------------------------------------
     def held_spans(self, lo: datetime | None, hi: datetime, *, own: bool) -> list[tuple[datetime, datetime]]:
@@ -222,7 +228,7 @@ class PushRun:
                 spans.append((first, last))
         return spans
 
-    def _end(self, status: str) -> None:
+    def _end(self, status: str) -> RunEnd:
         self.log.flush()
         now = timezone.now()
         extra = {}
@@ -232,13 +238,13 @@ class PushRun:
                                                last_ts=d.last_ts)  # fmt: skip
         self._mine().update(status=status, finished_at=now, heartbeat_at=now, next_attempt_at=None, updated_at=now,
                             **self._counts(), **extra)  # fmt: skip
-        raise Stop
+        return RunEnd.ENDED
 
-    def fail(self, message: str) -> None:
+    def fail(self, message: str) -> RunEnd:
         self.last_error = message
-        self._end(DeliveryStatus.FAILED)
+        return self._end(DeliveryStatus.FAILED)
 
-    def finish(self) -> None:
+    def finish(self) -> RunEnd:
         """All items handled. Delivered when the vendor holds every row (acknowledged now or
         already there: "up to date" when nothing needed sending); partially failed when some
         rows were rejected or are not sendable; failed when none reached the vendor."""
@@ -246,11 +252,11 @@ class PushRun:
             self.last_error = ""
             if self.already_at_vendor and not self.acknowledged:
                 self.say(f"Up to date: all {self.already_at_vendor} rows were already at the vendor; nothing was sent.")
-            self._end(DeliveryStatus.DELIVERED)
+            return self._end(DeliveryStatus.DELIVERED)
         if not self.rejected:
             self.last_error = self.not_sendable_reason or f"{self.not_sendable} rows not sendable: see the note."
         if not self.acknowledged and not self.already_at_vendor:
             if self.rejected and not self.not_sendable:
                 self.last_error = f"All {self.rejected} rows were rejected. Last: {self.last_error}"
-            self._end(DeliveryStatus.FAILED)
-        self._end(DeliveryStatus.PARTIALLY_FAILED)
+            return self._end(DeliveryStatus.FAILED)
+        return self._end(DeliveryStatus.PARTIALLY_FAILED)

@@ -12,18 +12,24 @@ target delivered every row of the span and none has changed since (same digest),
 count as already at vendor and the delivery ends delivered, "up to date".
 """
 
-import csv
-import io
 from collections.abc import Callable
 from datetime import UTC, datetime, time
 
 from django.conf import settings
 
+from accounts.selectors import wattcarbon_account
 from uploads.models import Bill, Reading
-from uploads.services.push_run import PushRun, span_rows
+from uploads.services.push_run import PushRun, RunEnd, span_rows
 from vendors.http import VendorUnreachable
 from vendors.models import Vendor
-from vendors.wattcarbon import CredentialsRejected, VendorRejected, VendorTransient, WattCarbonClient
+from vendors.wattcarbon import (
+    CredentialsRejected,
+    VendorRejected,
+    VendorTransient,
+    WattCarbonClient,
+    bills_csv,
+    intervals_csv,
+)
 
 # kWh per unit of the meter's readings; WattCarbon takes energy_kwh.
 KWH_PER_UNIT = {"Wh": 1e-3, "kWh": 1.0, "MWh": 1e3}
@@ -31,40 +37,22 @@ KWH_PER_UNIT = {"Wh": 1e-3, "kWh": 1.0, "MWh": 1e3}
 GENERATION_METER_TYPES = frozenset({"production"})
 
 
-def intervals_csv(rows: list[tuple[datetime, float]], factor: float) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["start_datetime", "energy_kwh"])
-    for ts, value in rows:
-        writer.writerow([ts.astimezone(UTC).isoformat(), repr(float(value) * factor)])
-    return out.getvalue().encode()
-
-
-def bills_csv(rows: list[tuple]) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["start_date", "end_date", "energy_kwh"])
-    for start, end, kwh in rows:
-        writer.writerow([start.isoformat(), end.isoformat(), repr(float(kwh))])
-    return out.getvalue().encode()
-
-
 class WattCarbonRun(PushRun):
-    def __init__(self, delivery, lock):
-        super().__init__(delivery, lock, vendor=Vendor.WATTCARBON)
+    def __init__(self, delivery):
+        super().__init__(delivery, vendor=Vendor.WATTCARBON)
         self.meter = delivery.meter
 
-    def _client(self) -> WattCarbonClient:
+    def _client(self) -> WattCarbonClient | RunEnd:
         if not self.meter.wattcarbon_id:
-            self.fail(
+            return self.fail(
                 f"Meter {self.meter} has no WattCarbon meter id: sync the meter to WattCarbon on its page, then retry."
             )
         creds = getattr(self.delivery.organization, "credentials", None)
         if creds is None or not creds.wattcarbon_email or not creds.wattcarbon_api_key:
-            self.fail("No WattCarbon email and API key: set them on the vendor credentials page, then retry.")
-        return WattCarbonClient(creds, self.log)
+            return self.fail("No WattCarbon email and API key: set them on the vendor credentials page, then retry.")
+        return WattCarbonClient(wattcarbon_account(credentials=creds), self.log)
 
-    def upload(self, call: Callable[[], object], *, n: int, first, last, last_ts: datetime) -> None:
+    def upload(self, call: Callable[[], object], *, n: int, first, last, last_ts: datetime) -> RunEnd | None:
         """One chunk, retried while the failure is transient; the cursor moves past it."""
         failures = 0
         while True:
@@ -73,19 +61,22 @@ class WattCarbonRun(PushRun):
                 self.acknowledge(n)
                 break
             except CredentialsRejected as exc:
-                self.fail(f"WattCarbon credentials rejected: {exc.message}")
+                return self.fail(f"WattCarbon credentials rejected: {exc.message}")
             except VendorRejected as exc:
                 if exc.status == 404:
-                    self.fail(f"WattCarbon meter id {self.meter.wattcarbon_id} unknown at WattCarbon: {exc.message}")
+                    return self.fail(
+                        f"WattCarbon meter id {self.meter.wattcarbon_id} unknown at WattCarbon: {exc.message}"
+                    )
                 self.rejected += n
                 self.last_error = f"Rows {first} to {last} rejected by WattCarbon: {exc.message}"
                 break
             except (VendorTransient, VendorUnreachable) as exc:
                 failures += 1
-                self.wait_after_failure(failures, str(exc), getattr(exc, "retry_after", None))
+                if ended := self.wait_after_failure(failures, str(exc), getattr(exc, "retry_after", None)):
+                    return ended
         self.sent += n
         self.cursor_ts = last_ts
-        self.checkpoint()
+        return self.checkpoint()
 
     def up_to_date(self) -> bool:
         """Every row of the span is at WattCarbon already, identical: count them, send nothing."""
@@ -102,10 +93,12 @@ class WattCarbonRun(PushRun):
         self.say(f"{n} rows were already at WattCarbon (delivered earlier for this meter, identical): not sent again.")
         return True
 
-    def run_intervals(self) -> None:
+    def run_intervals(self) -> RunEnd:
         client = self._client()
+        if isinstance(client, RunEnd):
+            return client
         if self.meter.unit not in KWH_PER_UNIT:
-            self.fail(f"Meter {self.meter} is in {self.meter.unit!r}: WattCarbon takes energy (Wh, kWh or MWh).")
+            return self.fail(f"Meter {self.meter} is in {self.meter.unit!r}: WattCarbon takes energy (Wh, kWh or MWh).")
         factor = KWH_PER_UNIT[self.meter.unit] * (-1 if self.meter.meter_type in GENERATION_METER_TYPES else 1)
         rows = (
             Reading.objects.filter(
@@ -115,8 +108,9 @@ class WattCarbonRun(PushRun):
             .values_list("ts", "value")
         )
         if self.up_to_date():
-            self.finish()
-        self.checkpoint()
+            return self.finish()
+        if ended := self.checkpoint():
+            return ended
         while True:
             page = rows.filter(ts__gt=self.cursor_ts) if self.cursor_ts else rows
             chunk = list(page[: settings.WATTCARBON_INTERVAL_CHUNK_ROWS])
@@ -125,14 +119,17 @@ class WattCarbonRun(PushRun):
             body = intervals_csv(chunk, factor)
             first, last = chunk[0][0], chunk[-1][0]
             name = f"intervals-{self.meter.wattcarbon_id}-{first:%Y%m%dT%H%M}.csv"
-            self.upload(
+            if ended := self.upload(
                 lambda body=body, name=name: client.upload_intervals(self.meter.wattcarbon_id, body, name),
                 n=len(chunk), first=first.isoformat(), last=last.isoformat(), last_ts=last,
-            )  # fmt: skip
-        self.finish()
+            ):  # fmt: skip
+                return ended
+        return self.finish()
 
-    def run_bills(self) -> None:
+    def run_bills(self) -> RunEnd:
         client = self._client()
+        if isinstance(client, RunEnd):
+            return client
         rows = (
             Bill.objects.filter(
                 meter_id=self.meter.pk,
@@ -143,8 +140,9 @@ class WattCarbonRun(PushRun):
             .values_list("start_date", "end_date", "energy_kwh")
         )
         if self.up_to_date():
-            self.finish()
-        self.checkpoint()
+            return self.finish()
+        if ended := self.checkpoint():
+            return ended
         while True:
             page = rows.filter(start_date__gt=self.cursor_ts.date()) if self.cursor_ts else rows
             chunk = list(page[: settings.WATTCARBON_INTERVAL_CHUNK_ROWS])
@@ -152,16 +150,17 @@ class WattCarbonRun(PushRun):
                 break
             body = bills_csv(chunk)
             first, last = chunk[0][0], chunk[-1][0]
-            self.upload(
+            if ended := self.upload(
                 lambda body=body, name=f"bills-{first}.csv": client.upload_bills(self.meter.wattcarbon_id, body, name),
                 n=len(chunk), first=first, last=last, last_ts=datetime.combine(last, time.min, tzinfo=UTC),
-            )  # fmt: skip
-        self.finish()
+            ):  # fmt: skip
+                return ended
+        return self.finish()
 
 
-def push_wattcarbon_intervals(delivery, lock) -> None:
-    WattCarbonRun(delivery, lock).run_intervals()
+def push_wattcarbon_intervals(delivery) -> RunEnd:
+    return WattCarbonRun(delivery).run_intervals()
 
 
-def push_wattcarbon_bills(delivery, lock) -> None:
-    WattCarbonRun(delivery, lock).run_bills()
+def push_wattcarbon_bills(delivery) -> RunEnd:
+    return WattCarbonRun(delivery).run_bills()

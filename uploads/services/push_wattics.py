@@ -19,8 +19,9 @@ from datetime import datetime
 from django.conf import settings
 from django.db.models import Max, Min, Q, Sum
 
+from sites.models import PacketFormat
 from uploads.models import Delivery, Reading, Target
-from uploads.services.push_run import PushRun
+from uploads.services.push_run import PushRun, RunEnd
 from vendors.models import Vendor
 from vendors.wattics import (
     LatestPacket,
@@ -28,6 +29,7 @@ from vendors.wattics import (
     Outcome,
     Packet,
     PacketBuilder,
+    Stream,
     StreamError,
     TransientError,
     WatticsClient,
@@ -35,6 +37,18 @@ from vendors.wattics import (
 )
 
 READ_BATCH = 1000
+
+
+def wattics_stream(meter) -> Stream:
+    """The meter's Wattics data stream, as vendors.wattics builds its packets."""
+    return Stream(
+        stream_id=meter.wattics_stream_id,
+        timezone=meter.site.timezone,
+        unit=meter.unit,
+        interval_minutes=meter.interval_minutes,
+        single_value=meter.wattics_format == PacketFormat.SINGLE_VALUE,
+        label=str(meter),
+    )
 
 
 def _credentials(meter) -> tuple[str, str]:
@@ -56,28 +70,31 @@ def _base_url(meter) -> str:
 
 
 class WatticsRun(PushRun):
-    def __init__(self, delivery, lock):
-        super().__init__(delivery, lock, vendor=Vendor.WATTICS)
+    def __init__(self, delivery):
+        super().__init__(delivery, vendor=Vendor.WATTICS)
         self.meter = delivery.meter
 
     def rows(self):
         return Reading.objects.filter(meter_id=self.meter.pk, ts__gte=self.delivery.first_ts,
                                       ts__lte=self.delivery.last_ts)  # fmt: skip
 
-    def run(self) -> None:
+    def run(self) -> RunEnd:
         meter = self.meter
         if not meter.wattics_stream_id:
-            self.fail(f"Meter {meter} has no Wattics data stream id: set it on the meter page, then retry.")
+            return self.fail(f"Meter {meter} has no Wattics data stream id: set it on the meter page, then retry.")
         username, password = _credentials(meter)
         if not username:
-            self.fail("No Wattics username and password: set them on the vendor credentials page, then retry.")
+            return self.fail("No Wattics username and password: set them on the vendor credentials page, then retry.")
         try:
-            builder = PacketBuilder(meter)
+            builder = PacketBuilder(wattics_stream(meter))
         except ValueError as exc:
-            self.fail(str(exc))
+            return self.fail(str(exc))
         client = WatticsClient(base_url=_base_url(meter), username=username, password=password,
                                stream_id=meter.wattics_stream_id, log=self.log)  # fmt: skip
-        latest, readable = self.vendor_latest(client, builder)
+        answer = self.vendor_latest(client, builder)
+        if isinstance(answer, RunEnd):
+            return answer
+        latest, readable = answer
         if latest is not None:
             self.account_for_rows_up_to(latest, builder, readable=readable)
         # pC_1 is the register: start from everything stored before the first packet we send
@@ -91,12 +108,14 @@ class WatticsRun(PushRun):
             builder.total = (before.aggregate(total=Sum("value"))["total"] or 0.0) * builder.factor
         # A stream's first packet ever opens the register at the first interval's start.
         opening = builder.cumulative and latest is None and self.cursor_ts is None
-        self.checkpoint()
-        self.push_all(client, builder, opening=opening, after=latest.instant if latest else None)
-        self.finish()
+        if ended := self.checkpoint():
+            return ended
+        if ended := self.push_all(client, builder, opening=opening, after=latest.instant if latest else None):
+            return ended
+        return self.finish()
 
     # ----- what Wattics already has ---------------------------------------------------------
-    def vendor_latest(self, client: WatticsClient, builder: PacketBuilder) -> tuple[LatestPacket | None, bool]:
+    def vendor_latest(self, client: WatticsClient, builder: PacketBuilder) -> tuple[LatestPacket | None, bool] | RunEnd:
         """Wattics' latest packet for the stream and whether it came from Wattics (True) or,
         its answer being unreadable, from our own record of what it acknowledged (False)."""
         failures = 0
@@ -104,13 +123,14 @@ class WatticsRun(PushRun):
             try:
                 return client.latest(), True
             except StreamError as exc:
-                self.fail(str(exc))
+                return self.fail(str(exc))
             except LatestUnreadable as exc:
                 reason = str(exc)
                 break
             except TransientError as exc:
                 failures += 1
-                self.wait_after_failure(failures, str(exc), exc.retry_after)
+                if ended := self.wait_after_failure(failures, str(exc), exc.retry_after):
+                    return ended
         own = Delivery.objects.filter(meter_id=self.meter.pk, target=Target.WATTICS, acknowledged__gt=0).aggregate(
             last=Max("cursor_ts")
         )["last"]
@@ -182,9 +202,13 @@ class WatticsRun(PushRun):
             yield from batch
             after = batch[-1][0]
 
-    def push_all(self, client: WatticsClient, builder: PacketBuilder, *, opening: bool, after: datetime | None) -> None:
+    def push_all(
+        self, client: WatticsClient, builder: PacketBuilder, *, opening: bool, after: datetime | None
+    ) -> RunEnd | None:
         for packet in builder.packets(self._unsent_rows(), opening=opening, after=after):
             acknowledged = self.push_one(client, packet)
+            if isinstance(acknowledged, RunEnd):
+                return acknowledged
             if packet.row_ts is None:
                 continue
             self.sent += 1
@@ -193,10 +217,13 @@ class WatticsRun(PushRun):
             else:
                 self.rejected += 1
             self.cursor_ts = packet.row_ts
-            self.tick()
+            if ended := self.tick():
+                return ended
+        return None
 
-    def push_one(self, client: WatticsClient, packet: Packet) -> bool:
-        """Send one packet until Wattics answers it: True if acknowledged, False if refused."""
+    def push_one(self, client: WatticsClient, packet: Packet) -> bool | RunEnd:
+        """Send one packet until Wattics answers it: True if acknowledged, False if refused
+        (or how the run ended meanwhile)."""
         failures = 0
         while True:
             result = client.push(packet.body)
@@ -212,10 +239,11 @@ class WatticsRun(PushRun):
                 self.last_error = f"{packet.body.decode()[:200]}: {result.message}"
                 return False
             if outcome is Outcome.FATAL:
-                self.fail(result.message)
+                return self.fail(result.message)
             failures += 1
-            self.wait_after_failure(failures, result.message, result.retry_after)
+            if ended := self.wait_after_failure(failures, result.message, result.retry_after):
+                return ended
 
 
-def push_wattics(delivery, lock) -> None:
-    WatticsRun(delivery, lock).run()
+def push_wattics(delivery) -> RunEnd:
+    return WatticsRun(delivery).run()

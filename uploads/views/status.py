@@ -1,63 +1,29 @@
 """Upload status pages: the list of an organization's uploads, and one upload's
 facts, deliveries and HTTP exchanges. Read-only; actions post to uploads.views.actions."""
 
-from django import forms
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
-from django.urls import reverse
 
-from accounts.models import Organization, Role
+from accounts.models import Role
 from accounts.permissions import current_org_or_404, membership_for, object_or_404
-from sites.models import Meter, Site
 from uploads import selectors
-from uploads.models import ACTIVE_DELIVERY_STATUSES, Delivery, Target, Upload, UploadStatus
+from uploads.filters import UploadFilter
+from uploads.models import ACTIVE_DELIVERY_STATUSES, Delivery, Upload
 
 UPLOADS_PER_PAGE = 25
 DELIVERIES_PER_PAGE = 25
 EXCHANGES_PER_PAGE = 20
 
 
-class UploadFilterForm(forms.Form):
-    """The list's filters; its choices come from the current organization only."""
-
-    status = forms.ChoiceField(required=False, choices=[("", "Any status"), *UploadStatus.choices])
-    target = forms.ChoiceField(required=False, choices=[("", "Any target"), *Target.choices])
-    site = forms.ModelChoiceField(required=False, queryset=Site.objects.none(), empty_label="Any site")
-    meter = forms.ModelChoiceField(required=False, queryset=Meter.objects.none(), empty_label="Any meter")
-    uploaded_by = forms.ModelChoiceField(required=False, queryset=None, empty_label="Anyone", label="Uploaded by")
-    date_from = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
-
-    def __init__(self, *args, organization: Organization, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["site"].queryset = Site.objects.filter(organization=organization)
-        self.fields["meter"].queryset = Meter.objects.filter(organization=organization).select_related("site")
-        self.fields["uploaded_by"].queryset = selectors.uploaders_for_org(organization=organization)
-
-    def filters(self) -> selectors.UploadFilters:
-        if not self.is_valid():
-            return selectors.UploadFilters()
-        data = self.cleaned_data
-        return selectors.UploadFilters(
-            status=data["status"],
-            target=data["target"],
-            site=data["site"],
-            meter=data["meter"],
-            uploaded_by_id=data["uploaded_by"].pk if data["uploaded_by"] else None,
-            date_from=data["date_from"],
-            date_to=data["date_to"],
-        )
-
-
 def upload_list(request: HttpRequest) -> HttpResponse:
     org = current_org_or_404(request)
-    form = UploadFilterForm(request.GET or None, organization=org)
     sort = request.GET.get("sort", selectors.DEFAULT_UPLOAD_SORT)
     if sort not in selectors.UPLOAD_SORTS:
         sort = selectors.DEFAULT_UPLOAD_SORT
-    uploads = selectors.uploads_for_org(organization=org, filters=form.filters(), sort=sort)
-    page = Paginator(uploads, UPLOADS_PER_PAGE).get_page(request.GET.get("page"))
+    uploads = selectors.uploads_for_org(organization=org, sort=sort)
+    filter_ = UploadFilter(request.GET, queryset=uploads, organization=org)
+    page = Paginator(filter_.qs, UPLOADS_PER_PAGE).get_page(request.GET.get("page"))
     summaries = selectors.delivery_summaries(upload_ids=[u.pk for u in page.object_list])
     for upload in page.object_list:
         upload.target_summaries = summaries.get(upload.pk, [])
@@ -71,7 +37,7 @@ def upload_list(request: HttpRequest) -> HttpResponse:
         "uploads/status/list.html",
         {
             "org": org,
-            "form": form,
+            "filter": filter_,
             "page": page,
             "sort": sort,
             "filter_query": params.urlencode(),
@@ -100,8 +66,6 @@ def _progress_context(request: HttpRequest, upload: Upload) -> dict:
         "delivery_page": page,
         "any_active": any(d.status in ACTIVE_DELIVERY_STATUSES for d in deliveries),
         "can_act": _can_act(request, upload),
-        # Where an action's form returns to: the detail page, also from the polled partial.
-        "next_url": reverse("uploads:detail", args=[upload.pk]),
     }
 
 

@@ -23,21 +23,16 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from portal.settings import env
-
 
 class Command(BaseCommand):
     help = "Run the portal, a Celery worker and both vendor simulators."
 
     def add_arguments(self, parser):
-        parser.add_argument("--addr", default=env.str("PORTAL_ADDR", default="127.0.0.1:8000"))
+        parser.add_argument("--addr", default=settings.PORTAL_ADDR)
         parser.add_argument("--no-simulators", action="store_true", help="Talk to the configured vendor URLs.")
 
     def handle(self, *args, addr: str, no_simulators: bool, **options):
-        call_command("bootstrap")
-        settings.BROKER_DIR.mkdir(parents=True, exist_ok=True)
-        for sub in ("queue", "processed", "control"):
-            (settings.BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
+        call_command("bootstrap")  # folders, migrations, the admin login
         py = sys.executable
         commands: list[tuple[str, list[str]]] = []
         if not no_simulators:
@@ -58,7 +53,7 @@ class Command(BaseCommand):
                     "--pool",
                     "threads",
                     "--concurrency",
-                    str(env.int("WORKER_CONCURRENCY", default=8)),
+                    str(settings.WORKER_CONCURRENCY),
                     "--without-mingle",
                     "--without-gossip",
                     "--loglevel",
@@ -86,8 +81,8 @@ class Command(BaseCommand):
         try:
             for name, cmd in commands:
                 procs.append((name, _start(cmd)))
-            username = env.str("DJANGO_SUPERUSER_USERNAME", default="admin")
-            password = env.str("DJANGO_SUPERUSER_PASSWORD", default="portal-admin")
+            username = settings.DJANGO_SUPERUSER_USERNAME
+            password = settings.DJANGO_SUPERUSER_PASSWORD
             time.sleep(1.5)
             self.stdout.write(
                 self.style.SUCCESS(

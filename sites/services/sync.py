@@ -1,4 +1,4 @@
-"""Writes for sites, meters and devices, and their sync to WattCarbon.
+"""The sync of meters and devices to WattCarbon, and the upload of device documents.
 
 A sync moves `wattcarbon_status` through not_synced/failed → pending (a person asked)
 → syncing (a worker claimed the row with a conditional update) → synced or failed.
@@ -18,20 +18,26 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Model, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Organization
-from accounts.selectors import credentials_for_org
-from audit.services import audit_record, audited
+from accounts.selectors import credentials_for_org, wattcarbon_account
+from audit.services import audit_record
+
+# The tasks import these services; the module is complete by the time a task is enqueued.
+from sites import tasks
 from sites.documents import DocumentInvalid, check_document
 from sites.methodologies import canonical_kind, clean_values, get_methodology
 from sites.models import Device, DeviceDocument, DocumentStatus, Meter, MeterType, Site, SyncStatus
+from vendors import wattcarbon
 from vendors.http import ExchangeLog, VendorUnreachable
 from vendors.models import Vendor
-from vendors.wattcarbon import EXTERNAL_REGISTRY_ID_FIELD, VendorRejected, VendorTransient, WattCarbonClient
+from vendors.wattcarbon import Asset, Location, PayloadInvalid, VendorRejected, VendorTransient, WattCarbonClient
 
 logger = logging.getLogger(__name__)
+# The two models whose rows are synced (they share the fields of WattCarbonSynced).
+SyncedModel = type[Meter] | type[Device]
 
 # WattCarbon takes only these meter types.
 SYNCABLE_METER_TYPES = (MeterType.ELECTRICITY, MeterType.GAS)
@@ -58,116 +64,6 @@ class SyncRetry(Exception):
         self.retry_after = retry_after
 
 
-# ----- Sites, meters, devices ---------------------------------------------------------------
-
-
-@audited("create", "site")
-def site_create(*, organization: Organization, **fields: Any) -> Site:
-    site = Site(organization=organization, **fields)
-    site.full_clean()
-    site.save()
-    return site
-
-
-@audited("update", "site", target="site")
-def site_update(*, site: Site, **fields: Any) -> Site:
-    for name, value in fields.items():
-        setattr(site, name, value)
-    site.full_clean()
-    site.save()
-    return site
-
-
-@audited("delete", "site", target="site")
-def site_delete(*, site: Site) -> None:
-    """Delete a site with its meters and devices (and their stored readings)."""
-    site.delete()
-
-
-@audited("create", "meter")
-def meter_create(*, organization: Organization, site: Site, **fields: Any) -> Meter:
-    if site.organization_id != organization.pk:
-        raise ValidationError({"site": "Choose a site of your organization."})
-    meter = Meter(organization=organization, site=site, **fields)
-    meter.full_clean()
-    meter.save()
-    return meter
-
-
-@audited("update", "meter", target="meter")
-def meter_update(*, meter: Meter, **fields: Any) -> Meter:
-    """Update a meter. An empty Wattics password keeps the stored one (it is write-only)."""
-    if not fields.get("wattics_password"):
-        fields.pop("wattics_password", None)
-    site = fields.get("site")
-    if site is not None and site.organization_id != meter.organization_id:
-        raise ValidationError({"site": "Choose a site of your organization."})
-    for name, value in fields.items():
-        setattr(meter, name, value)
-    meter.full_clean()
-    meter.save()
-    return meter
-
-
-@audited("delete", "meter", target="meter")
-def meter_delete(*, meter: Meter) -> None:
-    meter.delete()
-
-
-def _check_device_meters(site: Site, meters) -> None:
-    stray = [m for m in meters if m.site_id != site.pk]
-    if stray:
-        raise ValidationError({"meters": f"These meters are not at {site}: {', '.join(m.name for m in stray)}."})
-
-
-def _check_commenced_date(kind: str, common: dict[str, Any]) -> None:
-    methodology = get_methodology(kind)
-    if methodology and methodology.commenced_date_required and not common.get("commenced_operation_date"):
-        raise ValidationError({"commenced_operation_date": f"A {methodology.label} device needs this date."})
-
-
-@audited("create", "device")
-@transaction.atomic
-def device_create(
-    *, organization: Organization, site: Site, kind: str, fields: dict, meters=(), **common: Any
-) -> Device:
-    """Create a device; its kind's `fields` are validated against the methodology registry."""
-    if site.organization_id != organization.pk:
-        raise ValidationError({"site": "Choose a site of your organization."})
-    _check_device_meters(site, meters)
-    kind = canonical_kind(kind)
-    _check_commenced_date(kind, common)
-    device = Device(organization=organization, site=site, kind=kind, fields=clean_values(kind, fields), **common)
-    device.full_clean()
-    device.save()
-    device.meters.set(meters)
-    return device
-
-
-@audited("update", "device", target="device")
-@transaction.atomic
-def device_update(*, device: Device, kind: str, fields: dict, meters=(), **common: Any) -> Device:
-    site = common.get("site", device.site)
-    if site.organization_id != device.organization_id:
-        raise ValidationError({"site": "Choose a site of your organization."})
-    _check_device_meters(site, meters)
-    kind = canonical_kind(kind)
-    _check_commenced_date(kind, {"commenced_operation_date": device.commenced_operation_date, **common})
-    for name, value in common.items():
-        setattr(device, name, value)
-    device.kind = kind
-    device.fields = clean_values(kind, fields)
-    device.full_clean()
-    device.save()
-    device.meters.set(meters)
-    return device
-
-
-@audited("delete", "device", target="device")
-def device_delete(*, device: Device) -> None:
-    device.delete()
-
-
 # ----- Sync: request, claim, finish ----------------------------------------------------------
 
 
@@ -190,19 +86,15 @@ def _request_sync(obj: Meter | Device, task) -> bool:
 
 def meter_sync_request(*, meter: Meter) -> bool:
     """A person pressed "Sync to WattCarbon" for a meter."""
-    from sites.tasks import meter_sync
-
-    return _request_sync(meter, meter_sync)
+    return _request_sync(meter, tasks.meter_sync_task)
 
 
 def device_sync_request(*, device: Device) -> bool:
     """A person pressed "Sync to WattCarbon" for a device (its unsynced meters go first)."""
-    from sites.tasks import device_sync
-
-    return _request_sync(device, device_sync)
+    return _request_sync(device, tasks.device_sync_task)
 
 
-def _claim(model: type[Model], pk: int) -> bool:
+def _claim(model: SyncedModel, pk: int) -> bool:
     """Take the row for this worker: only one worker syncs a row at a time."""
     stale = timezone.now() - STALE_CLAIM
     claimable = Q(wattcarbon_status__in=CLAIMABLE) | Q(
@@ -215,7 +107,7 @@ def _claim(model: type[Model], pk: int) -> bool:
     )
 
 
-def _finish(model: type[Model], pk: int, status: str, *, error: str = "", field_errors=None, **extra) -> None:
+def _finish(model: SyncedModel, pk: int, status: str, *, error: str = "", field_errors=None, **extra) -> None:
     # Only from "syncing": a row someone deleted or re-requested meanwhile is left alone.
     values = {
         "wattcarbon_status": status,
@@ -227,66 +119,50 @@ def _finish(model: type[Model], pk: int, status: str, *, error: str = "", field_
     model.objects.filter(pk=pk, wattcarbon_status=SyncStatus.SYNCING).update(**values, **extra)
 
 
-def sync_mark_failed(*, model: type[Model], pk: int, message: str) -> None:
+def sync_mark_failed(*, model: SyncedModel, pk: int, message: str) -> None:
     """A transient failure outlived its retries: failed, with the vendor's message."""
     model.objects.filter(pk=pk, wattcarbon_status__in=[SyncStatus.PENDING, SyncStatus.SYNCING]).update(
         wattcarbon_status=SyncStatus.FAILED, wattcarbon_error=message[:2000], wattcarbon_field_errors={}
     )
 
 
-def _client(organization_id: int, **log_ids: int) -> WattCarbonClient:
+def _client(organization_id: int, *, meter_id: int | None = None, device_id: int | None = None) -> WattCarbonClient:
     credentials = credentials_for_org(organization=Organization(pk=organization_id))
-    return WattCarbonClient(
-        credentials, ExchangeLog(organization_id=organization_id, vendor=Vendor.WATTCARBON, **log_ids)
+    log = ExchangeLog(organization_id=organization_id, vendor=Vendor.WATTCARBON, meter_id=meter_id, device_id=device_id)
+    return WattCarbonClient(wattcarbon_account(credentials=credentials), log)
+
+
+def site_location(site: Site) -> Location:
+    return Location(
+        site=site.name,
+        street=site.street,
+        city=site.city,
+        state=site.state,
+        country=site.country,
+        postal_code=site.postal_code,
+        latitude=float(site.latitude) if site.latitude is not None else None,
+        longitude=float(site.longitude) if site.longitude is not None else None,
     )
-
-
-def site_location(site: Site) -> dict[str, Any]:
-    """WattCarbon's `location`: the street address, else the coordinates."""
-    address = {
-        "street": site.street,
-        "city": site.city,
-        "state": site.state,
-        "country": site.country,
-        "postalCode": site.postal_code,
-    }
-    if site.street or site.city or site.postal_code:
-        return {k: v for k, v in address.items() if v}
-    if site.latitude is not None and site.longitude is not None:
-        return {"latitude": float(site.latitude), "longitude": float(site.longitude)}
-    raise SyncError(
-        f"Site {site.name} needs a street address or coordinates: WattCarbon maps devices to weather by it."
-    )
-
-
-def meter_marker_tag(marker: str) -> str:
-    """What goes into the remote meter's name: WattCarbon has no custom id for meters."""
-    return f"[portal:{marker}]"
 
 
 def meter_payload(meter: Meter, marker: str = "") -> dict[str, Any]:
+    """The meter as WattCarbon takes it (vendors.wattcarbon builds the JSON)."""
     if meter.meter_type not in SYNCABLE_METER_TYPES:
         raise SyncError(
             f"WattCarbon takes electricity and gas meters only; "
             f"{meter.name} is a {meter.get_meter_type_display().lower()} meter."
         )
-    return {
-        "apiProvider": "manual",
-        "meterType": meter.meter_type,
-        "location": site_location(meter.site),
-        "name": f"{meter.name} {meter_marker_tag(marker)}" if marker else meter.name,
-    }
-
-
-def _remote_id(value: Any) -> int | str:
-    text = str(value)
-    return int(text) if text.isdigit() else text
+    return wattcarbon.meter_payload(
+        name=meter.name, meter_type=meter.meter_type, location=site_location(meter.site), marker=marker
+    )
 
 
 def device_payload(device: Device, meter_ids: list) -> dict[str, Any]:
-    """The JSON for POST /assets: common fields, then the kind's own from the registry."""
+    """The device as a WattCarbon asset: its kind's values checked against the registry."""
     kind = canonical_kind(device.kind)
     methodology = get_methodology(kind)
+    if methodology is None:
+        raise SyncError(f"WattCarbon takes no device of kind {device.kind!r}; edit the device.")
     try:
         kind_values = clean_values(kind, device.fields)
     except ValidationError as exc:
@@ -294,50 +170,51 @@ def device_payload(device: Device, meter_ids: list) -> dict[str, Any]:
             "Some of this device's fields are invalid; edit the device.",
             {name: " ".join(messages) for name, messages in exc.message_dict.items()},
         ) from None
-    payload: dict[str, Any] = {
-        "name": device.name,
-        "customId": device.custom_id,
-        "location": site_location(device.site),
-        "meterIds": [_remote_id(m) for m in meter_ids],
-        "kind": kind,
-    }
     # Sent where the kind takes one (demand response does not).
-    if methodology.commenced_date_required:
-        if device.commenced_operation_date is None:
+    if methodology.commenced_date_required and device.commenced_operation_date is None:
+        raise SyncError(
+            "This device needs its commenced operation date; edit the device.",
+            {"commencedOperationDate": "Field required"},
+        )
+    asset = Asset(
+        name=device.name,
+        custom_id=device.custom_id,
+        kind=kind,
+        location=site_location(device.site),
+        meter_ids=[str(m) for m in meter_ids],
+        kind_values=kind_values,
+        commenced_operation_date=device.commenced_operation_date if methodology.commenced_date_required else None,
+        utility=device.utility or device.site.utility,
+        owner_name=device.owner_name,
+        external_registry_name=device.external_registry_name,
+        external_registry_id=device.external_registry_id,
+    )
+    return wattcarbon.asset_payload(asset)
+
+
+def _confirm_remote(row: Meter | Device, read) -> None:
+    """Read the row's WattCarbon object back. Gone (404): forget its id, so the next sync creates it anew."""
+    try:
+        read(row.wattcarbon_id)
+    except VendorRejected as exc:
+        if exc.status == 404:
+            type(row).objects.filter(pk=row.pk).update(wattcarbon_id="")
+            what = type(row).__name__
             raise SyncError(
-                "This device needs its commenced operation date; edit the device.",
-                {"commencedOperationDate": "Field required"},
-            )
-        payload["commencedOperationDate"] = device.commenced_operation_date.isoformat()
-    if device.utility or device.site.utility:
-        payload["utility"] = device.utility or device.site.utility
-    if device.owner_name:
-        payload["deviceOwner"] = {"name": device.owner_name}
-    if device.external_registry_name:
-        payload["externalRegistryName"] = device.external_registry_name
-    if device.external_registry_id:
-        payload[EXTERNAL_REGISTRY_ID_FIELD] = device.external_registry_id
-    payload.update(kind_values)
-    return payload
+                f"{what} {row.wattcarbon_id} no longer exists at WattCarbon; press Sync again to create it anew."
+            ) from exc
+        raise
 
 
 def _sync_meter_remote(meter: Meter, client: WattCarbonClient) -> str:
     """The meter's WattCarbon id: confirmed with a GET if known, else created. Row must be claimed."""
     if meter.wattcarbon_id:
-        try:
-            client.get_meter(meter.wattcarbon_id)
-        except VendorRejected as exc:
-            if exc.status == 404:
-                Meter.objects.filter(pk=meter.pk).update(wattcarbon_id="")
-                raise SyncError(
-                    f"Meter {meter.wattcarbon_id} no longer exists at WattCarbon; press Sync again to create it anew."
-                ) from exc
-            raise
+        _confirm_remote(meter, client.get_meter)
         return meter.wattcarbon_id
     if meter.wattcarbon_marker:
         # An earlier attempt recorded its intent and did not save an id: it may have created
         # the meter and died before hearing the answer (or before saving it). Look first.
-        found = client.find_meter_named(meter_marker_tag(meter.wattcarbon_marker))
+        found = client.find_meter_named(wattcarbon.meter_marker_tag(meter.wattcarbon_marker))
         if found is not None:
             return _save_meter_id(meter, client.id_of(found))
         marker = meter.wattcarbon_marker
@@ -360,14 +237,14 @@ def _save_meter_id(meter: Meter, remote: Any) -> str:
     return remote_id
 
 
-def _run(model: type[Model], pk: int, work) -> str | None:
+def _run(model: SyncedModel, pk: int, work) -> str | None:
     """Claim the row, do `work(row)`, record the outcome. Returns the new status (None: not claimed)."""
     if not _claim(model, pk):
         return None
     row = model.objects.select_related("site", "organization").get(pk=pk)
     try:
         work(row)
-    except SyncError as exc:
+    except (SyncError, PayloadInvalid) as exc:
         _finish(model, pk, SyncStatus.FAILED, error=exc.message, field_errors=exc.field_errors)
         return SyncStatus.FAILED
     except VendorRejected as exc:
@@ -407,16 +284,7 @@ def device_sync(*, device_id: int) -> str | None:
         client = _client(device.organization_id, device_id=device.pk)
         try:
             if device.wattcarbon_id:
-                try:
-                    client.get_asset(device.wattcarbon_id)
-                except VendorRejected as exc:
-                    if exc.status == 404:
-                        Device.objects.filter(pk=device.pk).update(wattcarbon_id="")
-                        raise SyncError(
-                            f"Device {device.wattcarbon_id} no longer exists at WattCarbon; "
-                            "press Sync again to create it anew."
-                        ) from exc
-                    raise
+                _confirm_remote(device, client.get_asset)
                 return
             meter_ids = [_device_meter_id(meter) for meter in device.meters.select_related("site").order_by("pk")]
             remote_id = str(_create_asset(device, device_payload(device, meter_ids), client))
@@ -479,8 +347,6 @@ def _device_meter_id(meter: Meter) -> str:
 
 def device_document_create(*, device: Device, document_type: str, filename: str, raw: bytes) -> DeviceDocument:
     """Check a document of a synced device and queue its upload to WattCarbon."""
-    from sites.tasks import device_document_upload
-
     methodology = get_methodology(device.kind)
     if methodology is None or document_type not in methodology.documents:
         raise ValidationError({"file": f"A {device.kind} device takes no {document_type} document."})
@@ -503,7 +369,7 @@ def device_document_create(*, device: Device, document_type: str, filename: str,
         organization_id=device.organization_id, action="upload", object_type="device", object_id=device.pk,
         object_label=str(device), changes={document_type: [None, document.filename]},
     )  # fmt: skip
-    transaction.on_commit(lambda: device_document_upload.delay(document.pk))
+    transaction.on_commit(lambda: tasks.device_document_upload_task.delay(document.pk))
     return document
 
 
