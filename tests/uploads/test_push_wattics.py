@@ -442,3 +442,24 @@ def test_a_repush_of_a_delivered_span_is_up_to_date(meter, wattics_sim):
     assert delivery.status == DeliveryStatus.DELIVERED
     assert (delivery.sent, delivery.acknowledged, delivery.already_at_vendor, delivery.not_sendable) == (0, 0, 12, 0)
     assert len(wattics_sim.packets("demo-elec-1")["accepted"]) == 13
+
+
+def test_uploads_made_newest_first_still_reach_wattics_oldest_first(meter, wattics_sim):
+    # A backlog confirmed in the wrong order (March's file before February's): both wait
+    # queued, and the stream pushes them by their data, so nothing becomes unsendable.
+    march = factories.make_stored_upload(meter, T0 + timedelta(days=59), 20)
+    february = factories.make_stored_upload(meter, T0 + timedelta(days=31), 20)
+    (later,) = deliveries_create_for_upload(upload=march)
+    (earlier,) = deliveries_create_for_upload(upload=february)
+    delivery_push_task(later.pk)
+    later.refresh_from_db()
+    earlier.refresh_from_db()
+    assert (earlier.status, later.status) == (DeliveryStatus.DELIVERED, DeliveryStatus.QUEUED)
+    delivery_push_task(later.pk)
+    later.refresh_from_db()
+    assert later.status == DeliveryStatus.DELIVERED
+    assert (earlier.not_sendable, later.not_sendable) == (0, 0)
+    packets = wattics_sim.packets("demo-elec-1")
+    assert len(packets["accepted"]) == 41 and packets["discarded_count"] == 0
+    stamps = [p["tsISO8601"] for p in packets["accepted"]]
+    assert stamps == sorted(stamps)

@@ -102,10 +102,16 @@ def deliveries_create_for_upload(*, upload: Upload) -> list[Delivery]:
 # ----- the worker side ------------------------------------------------------------------------
 
 
+# A stream's unfinished deliveries go in the order of their data, then of their making: files
+# of one meter confirmed in any order (a batch, a backlog) still reach Wattics oldest first.
+STREAM_ORDER = (F("first_ts").asc(nulls_last=True), "pk")
+
+
 def delivery_claim(*, delivery_id: int) -> Delivery | None:
     """Take, for this worker, the oldest unfinished delivery of this delivery's stream (its
-    meter and target): Wattics discards packets older than the stream's latest, so a later
-    upload pushed first would make an earlier one's packets arrive out of order.
+    meter and target; oldest by its data, then by its making): Wattics discards packets
+    older than the stream's latest, so a later upload pushed first would make an earlier
+    one's packets arrive out of order.
 
     It is claimed if it is queued and due, or pushing with a stale heartbeat (its worker
     died). The database allows one pushing delivery per stream (constraint
@@ -117,7 +123,7 @@ def delivery_claim(*, delivery_id: int) -> Delivery | None:
         return None
     oldest = (
         Delivery.objects.filter(**stream, status__in=ACTIVE_DELIVERY_STATUSES)
-        .order_by("pk")
+        .order_by(*STREAM_ORDER)
         .values_list("pk", flat=True)
         .first()
     )
@@ -152,7 +158,7 @@ def _enqueue_next_in_stream(delivery: Delivery) -> None:
     have come while this one pushed, and claimed nothing)."""
     following = (
         Delivery.objects.filter(meter_id=delivery.meter_id, target=delivery.target, status__in=ACTIVE_DELIVERY_STATUSES)
-        .order_by("pk")
+        .order_by(*STREAM_ORDER)
         .values_list("pk", "status", "next_attempt_at")
         .first()
     )
