@@ -2,7 +2,6 @@
 adds the ways in (JSON rows, confirm without review), not other rules."""
 
 import csv
-import inspect
 import io
 import logging
 
@@ -21,20 +20,6 @@ from uploads.services.ingest import IngestError, upload_confirm, upload_create
 logger = logging.getLogger(__name__)
 
 
-def _naive_times_kwargs(naive_times: str | None) -> dict:
-    """`naive_times` goes to the ingest service when it takes it (the bills work adds it).
-
-    Without it, naive times are read in the site's zone, which is what "local" means;
-    "utc" cannot be honoured then, and is refused rather than silently ignored."""
-    if not naive_times:
-        return {}
-    if "naive_times" in inspect.signature(upload_create).parameters:
-        return {"naive_times": naive_times}
-    if naive_times == "local":
-        return {}
-    raise IngestError("naive_times=utc is not supported yet: give the times with an offset (e.g. +00:00).")
-
-
 def api_upload_create(
     *, caller: Caller, file, meter: Meter | None, targets: list[str], naive_times: str | None = None,
     confirm: bool = False,
@@ -43,7 +28,7 @@ def api_upload_create(
     pushed as soon as it is validated (now for a small file, else by a worker)."""
     upload = upload_create(
         organization=caller.organization, user=caller.user, file=file, meter=meter, targets=targets,
-        **_naive_times_kwargs(naive_times),
+        naive_times=naive_times,
     )  # fmt: skip
     if confirm:
         upload_confirm_when_validated(upload=upload, user=caller.user)
