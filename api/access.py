@@ -16,6 +16,7 @@ from rest_framework import authentication, exceptions, permissions, throttling
 from rest_framework.request import Request
 
 from accounts.models import ROLE_RANK, Membership, Organization, Role
+from accounts.throttle import client_ip
 from api.models import OrganizationAPIKey
 from audit.context import Actor, set_actor
 
@@ -53,7 +54,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Unknown or revoked API key.")
         # The audit trail names the key as the actor of what this request changes (the audit
         # middleware ran before DRF authenticated the key, and resets this after the request).
-        set_actor(Actor(user_id=None, label=str(ApiKeyUser(api_key)), ip_address=request.META.get("REMOTE_ADDR")))
+        set_actor(Actor(user_id=None, label=str(ApiKeyUser(api_key)), ip_address=client_ip(request) or None))
         now = timezone.now()
         if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
             OrganizationAPIKey.objects.filter(pk=api_key.pk).update(last_used_at=now)

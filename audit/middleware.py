@@ -1,5 +1,6 @@
 from django.http import HttpRequest
 
+from accounts.throttle import client_ip
 from audit.context import Actor, reset_actor, set_actor
 
 
@@ -13,8 +14,8 @@ class AuditActorMiddleware:
         user = getattr(request, "user", None)
         actor = None
         if user is not None and user.is_authenticated:
-            # REMOTE_ADDR: the client as the trusted proxy set-up reports it (see the login throttle).
-            actor = Actor(user_id=user.pk, label=user.get_username(), ip_address=request.META.get("REMOTE_ADDR"))
+            # The client's address as the login throttle reads it (behind TRUSTED_PROXY_COUNT proxies).
+            actor = Actor(user_id=user.pk, label=user.get_username(), ip_address=client_ip(request) or None)
         token = set_actor(actor)
         try:
             return self.get_response(request)

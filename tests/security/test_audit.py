@@ -228,3 +228,15 @@ def test_an_outsider_sees_only_their_own_organization(outsider_client, trail):
     response = outsider_client.get(reverse("audit:events"))
     html = response.content.decode()
     assert response.status_code == 200 and "Secret Plant" in html and "Depot" not in html
+
+
+def test_behind_a_trusted_proxy_it_records_the_client_address_the_proxy_reports(client, org, owner, settings):
+    settings.TRUSTED_PROXY_COUNT = 1
+    client.force_login(owner)
+    client.post(
+        reverse("sites:site_create"),
+        {"name": "Depot", "country": "US", "timezone": "UTC"},
+        HTTP_X_FORWARDED_FOR="203.0.113.7",
+    )
+    (created,) = events(object_type="site", action="create")
+    assert created.ip_address == "203.0.113.7"
