@@ -188,6 +188,10 @@ INGEST_INLINE_MAX_ROWS = env.int("INGEST_INLINE_MAX_ROWS", default=20_000)
 INGEST_HEARTBEAT_SECONDS = env.float("INGEST_HEARTBEAT_SECONDS", default=10.0)
 INGEST_STALE_SECONDS = env.float("INGEST_STALE_SECONDS", default=90.0)
 INGEST_SWEEP_SECONDS = env.float("INGEST_SWEEP_SECONDS", default=30.0)
+# An upload still waiting for its validation this long after its task was sent gets the task
+# again (a lost broker message must not leave it "Received" forever; a duplicate is harmless,
+# the validation claims the upload once).
+INGEST_RESEND_SECONDS = env.float("INGEST_RESEND_SECONDS", default=600.0)
 # Files of refused (invalid) and cancelled uploads are deleted this many days after upload.
 UPLOAD_RETENTION_DAYS = env.int("UPLOAD_RETENTION_DAYS", default=30)
 # Bytes of uploaded files an organization may keep (Organization.storage_quota_bytes overrides).

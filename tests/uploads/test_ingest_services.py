@@ -239,6 +239,38 @@ def test_it_restarts_parsing_and_storing_whose_worker_died(org, owner, monkeypat
     assert uploads_requeue_stale(stale_seconds=600) == []
 
 
+def test_an_upload_whose_validate_message_was_lost_gets_it_again_once(org, owner, monkeypatch, settings):
+    """A RECEIVED upload is waiting for its validate task; if the broker lost the message it
+    would wait forever. Past INGEST_RESEND_SECONDS the sweep sends the task again, once per
+    period, and leaves recently sent ones alone."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests import factories as f
+    from uploads import tasks as ingest_tasks
+    from uploads.services.ingest import uploads_requeue_stale
+
+    settings.INGEST_RESEND_SECONDS = 600
+    sent: list[int] = []
+    monkeypatch.setattr(ingest_tasks.upload_validate_task, "delay", sent.append)
+    long_ago = timezone.now() - timedelta(hours=1)
+    lost = f.make_upload(org, owner, status="received", claimed_at=long_ago)
+    lost_never_claimed = f.make_upload(org, owner, status="received")
+    Upload.objects.filter(pk=lost_never_claimed.pk).update(created_at=long_ago)
+    just_sent = f.make_upload(org, owner, status="received", claimed_at=timezone.now())
+    validated_long_ago = f.make_upload(org, owner, status="validated", claimed_at=long_ago)
+
+    assert sorted(uploads_requeue_stale(stale_seconds=90)) == sorted([lost.pk, lost_never_claimed.pk])
+    assert sorted(sent) == sorted([lost.pk, lost_never_claimed.pk])
+    assert just_sent.pk not in sent and validated_long_ago.pk not in sent
+    lost.refresh_from_db()
+    assert lost.status == "received" and lost.claimed_at > long_ago
+    # Sent again just now: the next sweep does not send it a third time.
+    assert uploads_requeue_stale(stale_seconds=90) == []
+    assert len(sent) == 2
+
+
 def test_it_reports_progress_while_it_checks_a_big_file(org, owner, meter, monkeypatch):
     from uploads.services import ingest
 

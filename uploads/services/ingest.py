@@ -661,9 +661,24 @@ def uploads_requeue_stale(*, stale_seconds: float | None = None) -> list[int]:
         elif Upload.objects.filter(stale, pk=upload_id, status=status).update(claimed_at=now, heartbeat_at=now):
             tasks.upload_store_task.delay(upload_id)
             requeued.append(upload_id)
+    requeued += _resend_waiting(now)
     if requeued:
         logger.warning("restarted %d stale uploads: %s", len(requeued), requeued[:50])
     return requeued
+
+
+def _resend_waiting(now: datetime) -> list[int]:
+    """Uploads still RECEIVED long after their validate task was sent get it again: the broker
+    may have lost the message. The send time is `claimed_at` (set by each resend and by the
+    sweep's hand-back), else the upload's creation; the conditional update sends it once."""
+    cutoff = now - timedelta(seconds=settings.INGEST_RESEND_SECONDS)
+    waiting = Q(claimed_at__lt=cutoff) | Q(claimed_at__isnull=True, created_at__lt=cutoff)
+    resent = []
+    for upload_id in Upload.objects.filter(waiting, status=UploadStatus.RECEIVED).values_list("pk", flat=True):
+        if Upload.objects.filter(waiting, pk=upload_id, status=UploadStatus.RECEIVED).update(claimed_at=now):
+            tasks.upload_validate_task.delay(upload_id)
+            resent.append(upload_id)
+    return resent
 
 
 def _create_deliveries(upload: Upload) -> None:
