@@ -81,3 +81,26 @@ def test_it_reads_naive_times_as_utc_when_told(tmp_path, org, owner, meter):
     assert (utc.naive_times, local.naive_times) == ("utc", "local")
     assert utc.preview[0]["ts"] == "2024-01-15T00:00:00+00:00"
     assert local.preview[0]["ts"] == "2024-01-15T05:00:00+00:00"  # New York
+
+
+def test_it_reads_the_named_sheet_of_a_workbook_and_converts_the_given_unit(tmp_path, org, owner, meter):
+    from datetime import datetime
+
+    from tests.uploads import formats_support as fs
+
+    rows = [["timestamp", "value"], [datetime(2024, 1, 15, 0, 0), 1500], [datetime(2024, 1, 15, 1, 0), 2500]]
+    path = tmp_path / "export.xlsx"
+    path.write_bytes(fs.xlsx({"Notes": [["nothing here"]], "Readings": rows}))
+    out = run("--org", org.slug, "--meter", "Main", "--to", "wattics", "--sheet", "Readings", "--unit", "wh", str(path))
+    assert "Rows: 2 read, 2 valid, 0 with errors" in out
+    upload = Upload.objects.get()
+    assert upload.sheet == "Readings" and upload.source_unit == "Wh"
+    assert list(Reading.objects.filter(meter=meter).order_by("ts").values_list("value", flat=True)) == [1.5, 2.5]
+
+
+def test_an_unknown_unit_is_refused_before_anything_is_uploaded(tmp_path, org, meter):
+    path = tmp_path / "r.csv"
+    path.write_text(hourly(2))
+    with pytest.raises(CommandError, match="Unknown unit 'furlongs'"):
+        run("--org", org.slug, "--meter", "Main", "--to", "wattics", "--unit", "furlongs", str(path))
+    assert Upload.objects.count() == 0

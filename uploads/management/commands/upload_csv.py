@@ -2,6 +2,7 @@
 validate (synchronously), print counts and errors, then store and queue the pushes.
 
     python manage.py upload_csv --org acme --meter "Main" --to wattics,wattcarbon readings.csv
+    python manage.py upload_csv --org acme --meter "Gas" --to bills --sheet "2024" --unit therm bills.xlsx
 """
 
 import csv
@@ -15,6 +16,7 @@ from django.core.management.base import BaseCommand, CommandError
 from accounts.models import Membership, Organization, Role
 from sites.models import Meter
 from uploads.models import Target, Upload, UploadStatus
+from uploads.parsing import units
 from uploads.services.ingest import IngestError, upload_confirm, upload_create
 
 TARGET_NAMES = {
@@ -46,6 +48,13 @@ class Command(BaseCommand):
             choices=["local", "utc"],
             help="What times without an offset are: the site's local time or UTC (default: the meter's choice).",
         )
+        parser.add_argument("--sheet", default="", help="The sheet of an .xlsx workbook (default: the first).")
+        parser.add_argument(
+            "--unit",
+            default="",
+            help="The values' unit when the file has no unit column and is not in the meter's unit "
+            "(e.g. Wh, MWh, therm, m3): they are converted.",
+        )
 
     def handle(self, *args, **opts):
         org = Organization.objects.filter(slug=opts["org"]).first()
@@ -54,6 +63,7 @@ class Command(BaseCommand):
         targets = self._targets(opts["to"])
         meter = self._meter(org, opts["meter"]) if opts["meter"] else None
         user = self._user(org, opts["user"]) if opts["user"] else None
+        unit = self._unit(opts["unit"]) if opts["unit"] else ""
         path: Path = opts["file"]
         if not path.is_file():
             raise CommandError(f"No such file: {path}")
@@ -68,6 +78,8 @@ class Command(BaseCommand):
                     targets=targets,
                     run_now=True,
                     naive_times=opts.get("naive_times"),
+                    sheet=opts["sheet"],
+                    source_unit=unit,
                 )
         except IngestError as exc:
             raise CommandError(str(exc)) from exc
@@ -93,6 +105,12 @@ class Command(BaseCommand):
         if unknown or not names:
             raise CommandError(f"Unknown target(s) {', '.join(unknown) or '(none)'}; use wattics, wattcarbon, bills.")
         return list(dict.fromkeys(TARGET_NAMES[n] for n in names))
+
+    def _unit(self, name: str) -> str:
+        try:
+            return units.canonical(name)
+        except units.UnitError as exc:
+            raise CommandError(str(exc)) from exc
 
     def _meter(self, org: Organization, key: str) -> Meter:
         meters = Meter.objects.filter(organization=org)
