@@ -347,28 +347,28 @@ def test_a_portfolio_manager_export_is_read_as_bills_with_meters_matched_once(or
 
 
 def test_a_mapping_is_offered_again_and_applied_without_asking_for_the_same_header(org, owner, meter, owner_client):
-    data = "Zeitstempel;Verbrauch;Bemerkung\n2024-01-15T00:00:00Z;1,5;x\n"
+    data = "Erfassung;Bezug;Bemerkung\n2024-01-15T00:00:00Z;1,5;x\n"
     first = submit(org, owner, data, meter=meter)
     assert first.status == UploadStatus.NEEDS_MAPPING
-    first = upload_set_mapping(upload=first, mapping={"Zeitstempel": "ts", "Verbrauch": "value"}, user=owner,
+    first = upload_set_mapping(upload=first, mapping={"Erfassung": "ts", "Bezug": "value"}, user=owner,
                                run_now=True)  # fmt: skip
     assert first.status == UploadStatus.VALIDATED
     assert SavedMapping.objects.filter(organization=org).count() == 1
     second = submit(org, owner, data.replace("1,5", "2,5"), meter=meter)
     assert second.status == UploadStatus.VALIDATED
-    assert second.column_mapping == {"Zeitstempel": "ts", "Verbrauch": "value"}
+    assert second.column_mapping == {"Erfassung": "ts", "Bezug": "value"}
     # A close header (one more column) is not applied, but the mapping page starts from the saved choice.
-    close = submit(org, owner, "Zeitstempel;Verbrauch;Zähler\n2024-01-15T00:00:00Z;1,5;7\n", meter=meter)
+    close = submit(org, owner, "Erfassung;Bezug;Anlage\n2024-01-15T00:00:00Z;1,5;7\n", meter=meter)
     assert close.status == UploadStatus.NEEDS_MAPPING
-    assert close.column_mapping == {"Zeitstempel": "ts", "Verbrauch": "value"}
+    assert close.column_mapping == {"Erfassung": "ts", "Bezug": "value"}
     page = owner_client.get(f"/uploads/{close.pk}/mapping/")
     assert b'<option value="ts" selected>' in page.content
 
 
 def test_saved_mappings_belong_to_one_organization(org, owner, meter, other_org, outsider):
-    data = "Zeitstempel,Verbrauch\n2024-01-15T00:00:00Z,1\n"
+    data = "Erfassung,Bezug\n2024-01-15T00:00:00Z,1\n"
     first = submit(org, owner, data, meter=meter)
-    upload_set_mapping(upload=first, mapping={"Zeitstempel": "ts", "Verbrauch": "value"}, user=owner, run_now=True)
+    upload_set_mapping(upload=first, mapping={"Erfassung": "ts", "Bezug": "value"}, user=owner, run_now=True)
     other_meter = factories.make_meter(factories.make_site(other_org), name="Theirs", interval_minutes=60)
     theirs = submit(other_org, outsider, data, meter=other_meter)
     assert theirs.status == UploadStatus.NEEDS_MAPPING

@@ -51,6 +51,34 @@ def test_it_recognises_header_variants(header, expected):
     assert detect(header.split(",")) == expected
 
 
+@pytest.mark.parametrize(
+    "header,expected",
+    [
+        ("Datum;Uhrzeit;Wert (kWh);Status", {"Datum": "date", "Uhrzeit": "time", "Wert (kWh)": "value"}),
+        ("Zeitstempel;Verbrauch [kWh]", {"Zeitstempel": "ts", "Verbrauch [kWh]": "value"}),
+        ("Von;Bis;Zählpunkt;Menge;Einheit", {"Von": "ts", "Zählpunkt": "meter", "Menge": "value", "Einheit": "unit"}),
+        ("Von;Bis;Zaehlpunkt;Menge", {"Von": "ts", "Zaehlpunkt": "meter", "Menge": "value"}),
+        ("Horodatage;Valeur;Unité", {"Horodatage": "ts", "Valeur": "value", "Unité": "unit"}),
+        ("Fecha;Consumo (kWh);CUPS", {"Fecha": "ts", "Consumo (kWh)": "value", "CUPS": "meter"}),
+        ("Datum;Tijd;Verbruik (kWh)", {"Datum": "date", "Tijd": "time", "Verbruik (kWh)": "value"}),
+        # A register (running total) is not the interval's energy: left for the user to map.
+        ("Datum;Uhrzeit;Zählerstand", {"Datum": "date", "Uhrzeit": "time"}),
+    ],
+)
+def test_it_recognises_european_export_headers(header, expected):
+    assert detect(header.split(";")) == expected
+
+
+def test_a_german_export_is_read_without_a_mapping():
+    """Semicolons, day-first dotted dates, a separate time column, decimal commas, a status
+    column nobody asked for: what a German metering-point export looks like."""
+    berlin = MeterInfo(4, "Werk / Hauptzähler", ZoneInfo("Europe/Berlin"), 15, False)
+    data = "Datum;Uhrzeit;Wert (kWh);Status\n31.01.2024;00:00;1,5;W\n31.01.2024;00:15;1.234,25;E\n"
+    _, rows, errors = parse(data.encode("cp1252"), meter=berlin)
+    assert errors == []
+    assert [(r.ts, r.value) for r in rows] == [(utc(2024, 1, 30, 23), 1.5), (utc(2024, 1, 30, 23, 15), 1234.25)]
+
+
 def test_it_parses_iso_timestamps_with_offsets_and_spaces():
     _, rows, errors = parse(
         "start,value\n"

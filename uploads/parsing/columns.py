@@ -5,6 +5,7 @@ names operators really export (ALIASES); detection is a lookup, not a chain of i
 """
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -58,6 +59,17 @@ def normalise(name: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", name.strip().lower()).strip("_")
 
 
+_SPELLED_OUT = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
+
+
+def _alias_key(name: str) -> str:
+    """normalise() after spelling out umlauts and dropping accents, for the alias lookup only:
+    'Zählpunkt' and 'Zaehlpunkt' -> 'zaehlpunkt', 'Unité' -> 'unite'. (Saved mappings keep
+    normalise(), so their fingerprints do not change.)"""
+    text = unicodedata.normalize("NFKD", name.strip().lower().translate(_SPELLED_OUT))
+    return normalise("".join(ch for ch in text if not unicodedata.combining(ch)))
+
+
 @dataclass(frozen=True)
 class Layout:
     """A complete mapping, by column index."""
@@ -95,7 +107,7 @@ def detect(header: list[str]) -> dict[str, str]:
     """The roles recognised in a header, as {header name: role}. Unknown columns are left out."""
     found: dict[str, str] = {}
     for name in header:
-        key = normalise(name)
+        key = _alias_key(name)
         role = _ELECTRICAL_OF.get(key) or _ROLE_OF_ALIAS.get(key)
         if role and role not in found.values():
             found[name] = role
@@ -167,3 +179,30 @@ ALIASES[VALUE] += ("usage_quantity",)
 ALIASES[METER] += ("portfolio_manager_meter_id",)
 _ROLE_OF_ALIAS.update({alias: role for role in (UNIT, ESTIMATED) for alias in ALIASES[role]})
 _ROLE_OF_ALIAS.update({"usage_quantity": VALUE, "portfolio_manager_meter_id": METER})
+
+# European utility and metering-point exports (German, French, Spanish, Dutch), as _alias_key()
+# writes them. Left out on purpose: register columns ("Zählerstand", "index"), which hold a
+# running total rather than the interval's energy; power columns ("Leistung", kW); and "Hora",
+# which in Spanish distributors' exports is an hour number (1–24), not a time of day.
+_EUROPEAN: dict[str, tuple[str, ...]] = {
+    TS: (
+        "zeitstempel", "datum_uhrzeit", "datum_zeit", "zeitpunkt", "von", "beginn", "ab", "startzeit",
+        "horodatage", "date_heure", "debut", "fecha_hora", "inicio", "tijdstip", "datum_tijd", "van",
+    ),
+    DATE: ("datum", "tag", "fecha", "jour"),
+    TIME: ("uhrzeit", "zeit", "heure", "tijd"),
+    VALUE: (
+        "wert", "wert_kwh", "verbrauch", "verbrauch_kwh", "energie", "energie_kwh", "menge", "menge_kwh",
+        "wirkarbeit", "wirkarbeit_kwh", "wirkenergie", "wirkenergie_kwh", "arbeit_kwh",
+        "consommation", "consommation_kwh", "valeur", "energie_active_kwh",
+        "consumo", "consumo_kwh", "valor", "energia_kwh", "verbruik", "verbruik_kwh", "waarde",
+    ),
+    METER: (
+        "zaehler", "zaehlernummer", "zaehlpunkt", "zaehlpunktbezeichnung", "messlokation", "melo", "malo",
+        "marktlokation", "compteur", "pdl", "prm", "point_de_livraison", "contador", "cups", "meternummer", "ean",
+    ),
+    UNIT: ("einheit", "unite", "unidad", "eenheid"),
+}  # fmt: skip
+for _role, _names in _EUROPEAN.items():
+    ALIASES[_role] += _names
+    _ROLE_OF_ALIAS.update({alias: _role for alias in _names if alias not in _ROLE_OF_ALIAS})
