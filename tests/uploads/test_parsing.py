@@ -58,6 +58,9 @@ def test_it_recognises_header_variants(header, expected):
         ("Zeitstempel;Verbrauch [kWh]", {"Zeitstempel": "ts", "Verbrauch [kWh]": "value"}),
         ("Von;Bis;Zählpunkt;Menge;Einheit", {"Von": "ts", "Zählpunkt": "meter", "Menge": "value", "Einheit": "unit"}),
         ("Von;Bis;Zaehlpunkt;Menge", {"Von": "ts", "Zaehlpunkt": "meter", "Menge": "value"}),
+        # Beside a date column, "Von" is the time of day.
+        ("Datum;Von;Bis;Verbrauch", {"Datum": "date", "Von": "time", "Verbrauch": "value"}),
+        ("date;start;end;kwh", {"date": "date", "start": "time", "kwh": "value"}),
         ("Horodatage;Valeur;Unité", {"Horodatage": "ts", "Valeur": "value", "Unité": "unit"}),
         ("Fecha;Consumo (kWh);CUPS", {"Fecha": "ts", "Consumo (kWh)": "value", "CUPS": "meter"}),
         ("Datum;Tijd;Verbruik (kWh)", {"Datum": "date", "Tijd": "time", "Verbruik (kWh)": "value"}),

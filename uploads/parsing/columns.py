@@ -112,6 +112,10 @@ def detect(header: list[str]) -> dict[str, str]:
         if role and role not in found.values():
             found[name] = role
     roles = set(found.values())
+    # "Datum;Von;Bis;Wert": a "from" column beside a date column is the time of day, not a timestamp.
+    if DATE in roles and TIME not in roles:
+        found = {n: (TIME if r == TS and _alias_key(n) in _FROM_WORDS else r) for n, r in found.items()}
+        roles = set(found.values())
     # One column with a date and no time column is the timestamp of daily data; a
     # time column alone is taken to hold full timestamps.
     if TS not in roles and (DATE in roles) != (TIME in roles):
@@ -203,6 +207,8 @@ _EUROPEAN: dict[str, tuple[str, ...]] = {
     ),
     UNIT: ("einheit", "unite", "unidad", "eenheid"),
 }  # fmt: skip
+# "From" words: a full timestamp alone, the time of day beside a date column (see detect()).
+_FROM_WORDS = frozenset(("von", "ab", "beginn", "debut", "inicio", "van", "start", "start_time"))
 for _role, _names in _EUROPEAN.items():
     ALIASES[_role] += _names
     _ROLE_OF_ALIAS.update({alias: _role for alias in _names if alias not in _ROLE_OF_ALIAS})
