@@ -19,7 +19,10 @@ from django.utils import timezone
 
 from audit.services import audited
 from uploads.models import ACTIVE_DELIVERY_STATUSES, Bill, Delivery, DeliveryStatus, Reading, Target, Upload
-from uploads.services.push_run import enqueue
+
+# The module, not its name: push_run imports the tasks, which import this module, so a
+# process that imports push_run first finds it half-made here.
+from uploads.services import push_run
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +97,7 @@ def deliveries_create_for_upload(*, upload: Upload) -> list[Delivery]:
             except IntegrityError:  # created by a concurrent call meanwhile
                 delivery, created = Delivery.objects.get(upload=upload, meter=meter, target=target), False
             if created and not problem:
-                transaction.on_commit(lambda pk=delivery.pk: enqueue(pk))
+                transaction.on_commit(lambda pk=delivery.pk: push_run.enqueue(pk))
             deliveries.append(delivery)
     return deliveries
 
@@ -166,7 +169,7 @@ def _enqueue_next_in_stream(delivery: Delivery) -> None:
         return
     pk, status, due_at = following
     if status == DeliveryStatus.QUEUED and (due_at is None or due_at <= timezone.now()):
-        enqueue(pk)
+        push_run.enqueue(pk)
 
 
 def delivery_push(*, delivery_id: int) -> None:
@@ -212,7 +215,7 @@ def deliveries_requeue_stale(*, stale_seconds: float | None = None) -> list[int]
         Delivery.objects.filter(pk__in=lost_ids).update(updated_at=now)
     ids = sorted(set(dead_ids) | set(lost_ids))
     for pk in ids:
-        enqueue(pk)
+        push_run.enqueue(pk)
     if ids:
         logger.warning("re-enqueued %d stale deliveries: %s", len(ids), ids[:50])
     return ids
@@ -243,7 +246,7 @@ def delivery_retry(*, delivery: Delivery, user=None) -> Delivery:
         progress_at=None,
     )  # fmt: skip
     logger.info("delivery %s retried by %s", delivery.pk, user)
-    transaction.on_commit(lambda: enqueue(delivery.pk))
+    transaction.on_commit(lambda: push_run.enqueue(delivery.pk))
     return delivery
 
 
@@ -279,5 +282,5 @@ def delivery_repush(*, delivery: Delivery, user=None) -> Delivery:
         finished_at=None, heartbeat_at=None, progress_at=None,
     )  # fmt: skip
     logger.info("delivery %s re-pushed by %s", delivery.pk, user)
-    transaction.on_commit(lambda: enqueue(delivery.pk))
+    transaction.on_commit(lambda: push_run.enqueue(delivery.pk))
     return delivery
