@@ -3,7 +3,8 @@ and a record of every exchange (status, time, error; never a secret).
 
 Both vendor clients send through `send()`. It never raises on an HTTP status: the
 caller decides what a 401 or a 503 means for its vendor. A connection error or a
-timeout comes back as `VendorUnreachable`.
+timeout comes back as `VendorUnreachable`. Both clients fail in one style: the
+`VendorError` classes below.
 """
 
 import hashlib
@@ -67,8 +68,53 @@ def timeouts() -> tuple[float, float]:
     return (settings.VENDOR_CONNECT_TIMEOUT, settings.VENDOR_READ_TIMEOUT)
 
 
-class VendorUnreachable(Exception):
-    """No HTTP answer: connection refused or dropped, DNS, timeout."""
+class VendorError(Exception):
+    """A vendor's failure, in one style for both clients. The kind is the class:
+
+    - `VendorTransient`: busy or failing for now (5xx, 429): the same request, later;
+      `VendorUnreachable` is the transient failure with no HTTP answer at all;
+    - `VendorRejected`: this request, as sent, will never pass (a 4xx): fix the data;
+      `VendorRefused` is the rejection of everything: credentials refused, an unknown or
+      forbidden data stream; nothing passes until a person fixes the settings.
+
+    `message` is what happened, in words a person can act on; `status` the HTTP status
+    (None: no answer, or nothing sent); `retry_after` the seconds the vendor asked to wait;
+    `field_errors` maps the vendor's field name to its message ("__all__" for the rest).
+    `str()` is the message, after "<vendor> <status>: " when the client names its vendor."""
+
+    def __init__(self, status: int | None, message: str, *, retry_after: float | None = None,
+                 field_errors: dict[str, str] | None = None, vendor: str = "") -> None:  # fmt: skip
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.retry_after = retry_after
+        self.field_errors = field_errors or {}
+        self.vendor = vendor
+
+    def __str__(self) -> str:
+        if not self.vendor:
+            return self.message
+        return f"{self.vendor} {self.status}: {self.message}" if self.status else f"{self.vendor}: {self.message}"
+
+
+class VendorTransient(VendorError):
+    """Busy or failing for now (5xx, 429): retry later, after `retry_after` if the vendor said."""
+
+
+class VendorUnreachable(VendorTransient):
+    """No HTTP answer: connection refused or dropped, DNS, timeout, or a URL refused before sending."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(None, message)
+
+
+class VendorRejected(VendorError):
+    """A 4xx: the request as sent will never succeed (retrying it as is will not help)."""
+
+
+class VendorRefused(VendorRejected):
+    """Nothing will pass until a person acts: credentials refused or missing, a data
+    stream unknown or not allowed for these credentials."""
 
 
 def safe_url(url: str) -> str:

@@ -1,7 +1,5 @@
 from django.db import models
 
-from accounts.models import Organization
-
 
 class Vendor(models.TextChoices):
     WATTCARBON = "wattcarbon", "WattCarbon"
@@ -11,9 +9,13 @@ class Vendor(models.TextChoices):
 class HttpExchange(models.Model):
     """One HTTP request to a vendor and what came of it. Never holds a secret:
     the URL is stored without credentials and no header or body is kept, only the
-    vendor's error text."""
+    vendor's error text.
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="http_exchanges")
+    The apps' rows are named by string ("app.Model"), never imported: vendors/ is a leaf
+    that imports nothing of the apps. The keys stay real foreign keys all the same, so an
+    organization's or a delivery's exchanges go with it and the apps filter by them."""
+
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="http_exchanges")
     vendor = models.CharField(max_length=16, choices=Vendor.choices)
     method = models.CharField(max_length=8)
     url = models.CharField(max_length=500)

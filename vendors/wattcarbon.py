@@ -7,11 +7,11 @@ encrypted with the field key (Fernet): the cache may be a database table or a Re
 shared with others, and a bearer token is as good as the API key for 24 hours.
 A 401 on any call drops it, re-authenticates once and retries the call once.
 
-Errors come back typed, so callers decide without looking at status codes:
-`CredentialsRejected` (the account's email/key are wrong or missing),
-`VendorRejected` (a 4xx: fix the data, retrying as is will not help),
-`VendorTransient` (500/502/503/504, 429: retry later) and `VendorUnreachable`
-(no answer at all, from vendors.http).
+Errors are vendors.http's `VendorError` kinds, as for Wattics, so callers decide without
+looking at status codes: `VendorRefused` (the account's email/key are wrong or missing),
+`VendorRejected` (a 4xx: fix the data, retrying as is will not help), `VendorTransient`
+(500/502/503/504, 429: retry later) and `VendorUnreachable` (no answer at all); and
+`PayloadInvalid` before anything is sent (the portal's data cannot make the request).
 """
 
 import csv
@@ -24,22 +24,35 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.core.cache import cache
 
-from vendors.http import ExchangeLog, VendorUnreachable, error_text, retry_after_seconds, send
+from vendors.http import (
+    ExchangeLog,
+    VendorError,
+    VendorRefused,
+    VendorRejected,
+    VendorTransient,
+    VendorUnreachable,
+    error_text,
+    retry_after_seconds,
+    send,
+)
 from vendors.safety import vendor_text
 
 __all__ = [
     "Asset",
-    "CredentialsRejected",
     "Location",
+    "PayloadInvalid",
+    "VendorError",
+    "VendorRefused",
     "VendorRejected",
     "VendorTransient",
     "VendorUnreachable",
     "WattCarbonAccount",
     "WattCarbonClient",
-    "WattCarbonError",
     "asset_payload",
     "meter_payload",
 ]
+
+VENDOR = "WattCarbon"  # how its errors name it: "WattCarbon 422: ..."
 
 # ----- The contract, in one place --------------------------------------------------------------
 # Documented in WattCarbon's developer guide (seed 000) unless marked INFERRED; an inferred
@@ -77,39 +90,6 @@ TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})  # worth retrying late
 TOKEN_CACHE_SECONDS = 23 * 3600
 
 
-class WattCarbonError(Exception):
-    """Base of every WattCarbon failure that came with an HTTP answer."""
-
-    def __init__(self, status: int | None, message: str):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-    def __str__(self) -> str:
-        return f"WattCarbon {self.status}: {self.message}" if self.status else f"WattCarbon: {self.message}"
-
-
-class VendorRejected(WattCarbonError):
-    """A 4xx: the request as sent will never succeed. field_errors maps a WattCarbon
-    field name (e.g. "nameplateCapacityKw", "location") to its message; "__all__" for the rest."""
-
-    def __init__(self, status: int | None, message: str, field_errors: dict[str, str] | None = None):
-        super().__init__(status, message)
-        self.field_errors = field_errors or {}
-
-
-class CredentialsRejected(VendorRejected):
-    """The organization's WattCarbon email or API key is missing or refused."""
-
-
-class VendorTransient(WattCarbonError):
-    """The service failed for now (5xx, 429): retry later. retry_after in seconds when the vendor said."""
-
-    def __init__(self, status: int | None, message: str, retry_after: float | None = None):
-        super().__init__(status, message)
-        self.retry_after = retry_after
-
-
 def field_errors_from(body: Any) -> dict[str, str]:
     """FastAPI's 422 `detail` list as {top-level field: message}; nested parts prefix the message."""
     detail = body.get(ERROR_DETAIL_FIELD) if isinstance(body, dict) else None
@@ -134,13 +114,12 @@ def field_errors_from(body: Any) -> dict[str, str]:
 # ----- What the portal sends: plain values in, WattCarbon's JSON out ------------------------------
 
 
-class PayloadInvalid(WattCarbonError):
+class PayloadInvalid(VendorError):
     """What the portal holds cannot make a valid request (e.g. a site with no address):
-    fix it in the portal. field_errors as VendorRejected's, by WattCarbon field name."""
+    fix it in the portal. Nothing was sent; field_errors by WattCarbon field name."""
 
     def __init__(self, message: str, field_errors: dict[str, str] | None = None):
-        super().__init__(None, message)
-        self.field_errors = field_errors or {}
+        super().__init__(None, message, field_errors=field_errors, vendor=VENDOR)
 
 
 @dataclass(frozen=True)
@@ -289,7 +268,7 @@ class WattCarbonClient:
     def _authenticate(self) -> str:
         email, key = self.account.email, self.account.api_key
         if not email or not key:
-            raise CredentialsRejected(None, "No WattCarbon email and API key are set for this organization.")
+            raise VendorRefused(None, "No WattCarbon email and API key are set for this organization.", vendor=VENDOR)
         response = send(
             "POST",
             self.base_url + TOKEN_PATH,
@@ -297,14 +276,16 @@ class WattCarbonClient:
             data={"grant_type": TOKEN_GRANT_TYPE, "username": email, "password": key},
         )
         if response.status_code in (400, 401, 403):
-            raise CredentialsRejected(
-                response.status_code, f"WattCarbon refused the account's email or API key ({error_text(response)})."
+            raise VendorRefused(
+                response.status_code,
+                f"WattCarbon refused the account's email or API key ({error_text(response)}).",
+                vendor=VENDOR,
             )
         self._raise_for_status(response)
         try:
             token = response.json()[TOKEN_FIELD]
         except (ValueError, KeyError, TypeError):
-            raise VendorRejected(response.status_code, "The token answer had no access_token.") from None
+            raise VendorRejected(response.status_code, "The token answer had no access_token.", vendor=VENDOR) from None
         # Encrypted: the cache backend (a database table, a shared Redis) never holds it in clear.
         cache.set(self._token_key, self.account.cipher.encrypt(token.encode()).decode(), TOKEN_CACHE_SECONDS)
         return token
@@ -343,12 +324,14 @@ class WattCarbonClient:
             response = send(method, url, log=self.log, headers={"Authorization": f"Bearer {token}"}, **kwargs)
             if response.status_code == STATUS_UNAUTHORIZED:
                 cache.delete(self._token_key)
-                raise CredentialsRejected(STATUS_UNAUTHORIZED, "WattCarbon refused a fresh access token.")
+                raise VendorRefused(STATUS_UNAUTHORIZED, "WattCarbon refused a fresh access token.", vendor=VENDOR)
         self._raise_for_status(response)
         try:
             return response.json()
         except ValueError:
-            raise VendorRejected(response.status_code, "WattCarbon answered with something other than JSON.") from None
+            raise VendorRejected(
+                response.status_code, "WattCarbon answered with something other than JSON.", vendor=VENDOR
+            ) from None
 
     @staticmethod
     def _raise_for_status(response) -> None:
@@ -357,7 +340,7 @@ class WattCarbonClient:
             return
         message = error_text(response) or response.reason or "no message"
         if status in TRANSIENT_STATUSES or status >= 500:
-            raise VendorTransient(status, message, retry_after_seconds(response))
+            raise VendorTransient(status, message, retry_after=retry_after_seconds(response), vendor=VENDOR)
         if status == 403:
             message = f"Forbidden: this WattCarbon account may not do this ({message})."
         elif status == 404:
@@ -366,12 +349,12 @@ class WattCarbonClient:
             body = response.json()
         except ValueError:
             body = None
-        raise VendorRejected(status, message, field_errors_from(body))
+        raise VendorRejected(status, message, field_errors=field_errors_from(body), vendor=VENDOR)
 
     @staticmethod
     def id_of(body: Any) -> Any:
         if not isinstance(body, dict) or body.get(RESPONSE_ID_FIELD) in (None, ""):
-            raise VendorRejected(None, "WattCarbon's answer had no id.")
+            raise VendorRejected(None, "WattCarbon's answer had no id.", vendor=VENDOR)
         return body[RESPONSE_ID_FIELD]
 
     # ----- operations ------------------------------------------------------------------------

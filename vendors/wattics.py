@@ -23,6 +23,10 @@ from requests.cookies import extract_cookies_to_jar
 
 from vendors.http import (
     ExchangeLog,
+    VendorError,
+    VendorRefused,
+    VendorRejected,
+    VendorTransient,
     VendorUnreachable,
     no_answer,
     retry_after_seconds,
@@ -221,17 +225,30 @@ def _is_number(value) -> bool:
 class Outcome(Enum):
     ACKNOWLEDGED = "acknowledged"
     DISCARDED = "discarded"  # 200, but dropped as not chronological
-    REJECTED = "rejected"  # 400: this packet will never pass as it is
-    FATAL = "fatal"  # 401/403/404: no packet of this stream will pass
-    TRANSIENT = "transient"  # 5xx, no answer: the same packet, later
+    REJECTED = "rejected"  # 400: this packet will never pass as it is (VendorRejected)
+    FATAL = "fatal"  # 401/403/404: no packet of this stream will pass (VendorRefused)
+    TRANSIENT = "transient"  # 5xx, no answer: the same packet, later (VendorTransient)
 
 
 @dataclass(frozen=True)
 class Result:
+    """A packet's answer. A push returns it rather than raising: a discarded packet is an
+    answer like an acknowledged one, and a failure is the `VendorError` `latest()` raises."""
+
     outcome: Outcome
     message: str = ""
     retry_after: float | None = None
     vendor_last: datetime | None = None  # with DISCARDED: the stream's latest instant
+
+    @classmethod
+    def failed(cls, error: VendorError) -> "Result":
+        if isinstance(error, VendorRefused):
+            outcome = Outcome.FATAL
+        elif isinstance(error, VendorTransient):
+            outcome = Outcome.TRANSIENT
+        else:
+            outcome = Outcome.REJECTED
+        return cls(outcome, str(error), error.retry_after)
 
 
 @dataclass(frozen=True)
@@ -325,7 +342,7 @@ class WatticsClient:
         try:
             response = self.channel.post(body, self.headers, self.log)
         except VendorUnreachable as exc:
-            return Result(Outcome.TRANSIENT, str(exc))
+            return Result.failed(exc)
         if response.status_code == 200:
             if DISCARDED_STATUS.encode() in response.content:
                 # Checked on the raw bytes first: parsing every "ok" answer costs time.
@@ -337,17 +354,14 @@ class WatticsClient:
                     return Result(Outcome.DISCARDED, "discarded by vendor: not chronological",
                                   vendor_last=_parse_or_none(answer.get("last")))  # fmt: skip
             return Result(Outcome.ACKNOWLEDGED)
-        return self._failure(response)
+        return Result.failed(self._error(response))
 
     def latest(self) -> LatestPacket | None:
         """The latest packet Wattics processed for the stream; None if it has none.
-        Raises StreamError for a permanent failure, LatestUnreadable when the answer
-        cannot be read, TransientError otherwise."""
-        try:
-            response = send("GET", self.latest_url, log=self.log, params={LATEST_STREAM_PARAM: self.stream_id},
-                            headers=self.headers, session_key=self.key, error_reader=error_words)  # fmt: skip
-        except VendorUnreachable as exc:
-            raise TransientError(str(exc)) from exc
+        Raises VendorRefused when the stream cannot be pushed to at all, LatestUnreadable
+        when the answer cannot be read, VendorTransient (or VendorUnreachable) otherwise."""
+        response = send("GET", self.latest_url, log=self.log, params={LATEST_STREAM_PARAM: self.stream_id},
+                        headers=self.headers, session_key=self.key, error_reader=error_words)  # fmt: skip
         if response.status_code == 200:
             try:
                 answer = read_latest_answer(response.content)
@@ -355,31 +369,34 @@ class WatticsClient:
                     return None
                 return LatestPacket(parse_ts(answer["tsISO8601"]), answer)
             except (ValueError, KeyError, TypeError) as exc:
-                raise LatestUnreadable(f"Wattics' latest packet could not be read ({exc})") from exc
+                raise LatestUnreadable(
+                    response.status_code, f"Wattics' latest packet could not be read ({exc})"
+                ) from exc
         if response.status_code == 404 and NO_PACKET_TEXT in response.text:
             return None
-        result = self._failure(response)
-        if result.outcome == Outcome.FATAL:
-            raise StreamError(result.message)
-        if result.outcome == Outcome.REJECTED:
-            raise LatestUnreadable(f"Wattics' latest packet could not be read: {result.message}")
-        raise TransientError(f"{result.message} (asking for the latest packet)", retry_after=result.retry_after)
+        error = self._error(response)
+        if isinstance(error, VendorRefused):
+            raise error
+        if isinstance(error, VendorTransient):
+            message = f"{error.message} (asking for the latest packet)"
+            raise VendorTransient(error.status, message, retry_after=error.retry_after)
+        raise LatestUnreadable(error.status, f"Wattics' latest packet could not be read: {error.message}")
 
-    def _failure(self, response) -> Result:
+    def _error(self, response: requests.Response) -> VendorError:
+        """A failed answer as the error of its kind. Wattics' messages name Wattics themselves."""
         code = response.status_code
         detail = error_words(response)
         if code == 400:
-            return Result(Outcome.REJECTED, f"rejected by Wattics: {detail}")
+            return VendorRejected(code, f"rejected by Wattics: {detail}")
         if code == 401:
-            return Result(Outcome.FATAL, "Wattics credentials rejected: check the username and password")
+            return VendorRefused(code, "Wattics credentials rejected: check the username and password")
         if code == 403:
-            return Result(Outcome.FATAL, f"data stream id {self.stream_id} is not allowed for these credentials")
+            return VendorRefused(code, f"data stream id {self.stream_id} is not allowed for these credentials")
         if code == 404:
-            return Result(Outcome.FATAL, f"data stream id {self.stream_id} unknown at Wattics")
-        retry_after = retry_after_seconds(response)
+            return VendorRefused(code, f"data stream id {self.stream_id} unknown at Wattics")
         if code in TRANSIENT_CODES or code >= 500:
-            return Result(Outcome.TRANSIENT, f"Wattics HTTP {code}: {detail}", retry_after)
-        return Result(Outcome.REJECTED, f"rejected by Wattics (HTTP {code}): {detail}")
+            return VendorTransient(code, f"Wattics HTTP {code}: {detail}", retry_after=retry_after_seconds(response))
+        return VendorRejected(code, f"rejected by Wattics (HTTP {code}): {detail}")
 
 
 def _parse_or_none(value) -> datetime | None:
@@ -389,15 +406,5 @@ def _parse_or_none(value) -> datetime | None:
         return None
 
 
-class StreamError(Exception):
-    """The stream cannot be pushed to at all (credentials, unknown stream)."""
-
-
-class TransientError(Exception):
-    def __init__(self, message: str, retry_after: float | None = None):
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class LatestUnreadable(Exception):
+class LatestUnreadable(VendorRejected):
     """Wattics answered the GET, but not in a form we can read: go on from our own record."""

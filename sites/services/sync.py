@@ -31,9 +31,10 @@ from sites.documents import DocumentInvalid, check_document
 from sites.methodologies import canonical_kind, clean_values, get_methodology
 from sites.models import Device, DeviceDocument, DocumentStatus, Meter, MeterType, Site, SyncStatus
 from vendors import wattcarbon
-from vendors.http import ExchangeLog, VendorUnreachable
+from vendors.http import ExchangeLog, VendorRejected, VendorTransient
 from vendors.models import Vendor
-from vendors.wattcarbon import Asset, Location, PayloadInvalid, VendorRejected, VendorTransient, WattCarbonClient
+from vendors.wattcarbon import VENDOR as WATTCARBON
+from vendors.wattcarbon import Asset, Location, PayloadInvalid, WattCarbonClient
 
 logger = logging.getLogger(__name__)
 # The two models whose rows are synced (they share the fields of WattCarbonSynced).
@@ -250,13 +251,12 @@ def _run(model: SyncedModel, pk: int, work) -> str | None:
     except VendorRejected as exc:
         _finish(model, pk, SyncStatus.FAILED, error=str(exc), field_errors=exc.field_errors)
         return SyncStatus.FAILED
-    except (VendorTransient, VendorUnreachable) as exc:
+    except VendorTransient as exc:  # (VendorUnreachable too: no answer)
         # Back to pending so the retry can claim it; the message shows meanwhile.
-        retry_after = getattr(exc, "retry_after", None)
         model.objects.filter(pk=pk, wattcarbon_status=SyncStatus.SYNCING).update(
             wattcarbon_status=SyncStatus.PENDING, wattcarbon_error=f"Retrying: {exc}"[:2000]
         )
-        raise SyncRetry(str(exc), retry_after) from exc
+        raise SyncRetry(str(exc), exc.retry_after) from exc
     _finish(model, pk, SyncStatus.SYNCED)
     return SyncStatus.SYNCED
 
@@ -320,6 +320,7 @@ def _create_asset(device: Device, payload: dict[str, Any], client: WattCarbonCli
                 exc.status,
                 f"{exc.message} (asset {found.get('id')} has this custom id but another kind or other meters: "
                 "it is not ours to adopt)",
+                vendor=WATTCARBON,
             ) from exc
         logger.info("Adopted WattCarbon asset %s for device %s after an interrupted creation", found["id"], device.pk)
         return client.id_of(found)
@@ -332,10 +333,12 @@ def _device_meter_id(meter: Meter) -> str:
     try:
         status = meter_sync(meter_id=meter.pk)
     except SyncRetry as exc:
-        raise VendorTransient(None, f"meter {meter.name}: {exc.message}", exc.retry_after) from exc
+        raise VendorTransient(
+            None, f"meter {meter.name}: {exc.message}", retry_after=exc.retry_after, vendor=WATTCARBON
+        ) from exc
     if status is None:
         # Another worker holds it: come back when it is done.
-        raise VendorTransient(None, f"Meter {meter.name} is being synced; the device will follow.")
+        raise VendorTransient(None, f"Meter {meter.name} is being synced; the device will follow.", vendor=WATTCARBON)
     meter.refresh_from_db()
     if status != SyncStatus.SYNCED:
         raise SyncError(f"Meter {meter.name} could not be synced: {meter.wattcarbon_error}")
@@ -392,9 +395,9 @@ def device_document_upload(*, document_id: int) -> str | None:
     except VendorRejected as exc:
         mine.update(status=DocumentStatus.FAILED, error=str(exc)[:2000])
         return DocumentStatus.FAILED
-    except (VendorTransient, VendorUnreachable) as exc:
+    except VendorTransient as exc:  # (VendorUnreachable too: no answer)
         mine.update(status=DocumentStatus.PENDING, error=f"Retrying: {exc}"[:2000])
-        raise SyncRetry(str(exc), getattr(exc, "retry_after", None)) from exc
+        raise SyncRetry(str(exc), exc.retry_after) from exc
     finally:
         client.log.flush()
     remote = answer.get("id", "") if isinstance(answer, dict) else ""

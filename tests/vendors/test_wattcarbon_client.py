@@ -4,15 +4,9 @@ import pytest
 
 from accounts.selectors import wattcarbon_account
 from tests.cachepeek import raw_cache_values
-from vendors.http import ExchangeLog, VendorUnreachable
+from vendors.http import ExchangeLog, VendorRefused, VendorRejected, VendorTransient, VendorUnreachable
 from vendors.models import HttpExchange
-from vendors.wattcarbon import (
-    CredentialsRejected,
-    VendorRejected,
-    VendorTransient,
-    WattCarbonClient,
-    field_errors_from,
-)
+from vendors.wattcarbon import WattCarbonClient, field_errors_from
 
 LOCATION = {"street": "606 Ellis St", "city": "San Francisco", "state": "CA", "country": "US", "postalCode": "94109"}
 METER = {"apiProvider": "manual", "meterType": "electricity", "location": LOCATION, "name": "Main"}
@@ -101,7 +95,7 @@ def test_it_reauthenticates_once_when_the_token_expired(client_, wattcarbon_sim)
 
 def test_it_reports_rejected_credentials(vendor_credentials, log):
     vendor_credentials.wattcarbon_api_key = "wrong-key"
-    with pytest.raises(CredentialsRejected) as exc:
+    with pytest.raises(VendorRefused) as exc:
         WattCarbonClient(wattcarbon_account(credentials=vendor_credentials), log).create_meter(METER)
     assert exc.value.status == 401
     assert "refused" in exc.value.message
@@ -110,7 +104,7 @@ def test_it_reports_rejected_credentials(vendor_credentials, log):
 def test_it_reports_missing_credentials_without_calling(org, log):
     from accounts.models import VendorCredentials
 
-    with pytest.raises(CredentialsRejected):
+    with pytest.raises(VendorRefused):
         WattCarbonClient(wattcarbon_account(credentials=VendorCredentials(organization=org)), log).create_meter(METER)
     assert not HttpExchange.objects.exists()
 

@@ -8,9 +8,9 @@ import pytest
 
 from tests import factories
 from uploads.services.push_wattics import wattics_stream
-from vendors.http import ExchangeLog
+from vendors.http import ExchangeLog, VendorRefused
 from vendors.models import HttpExchange
-from vendors.wattics import Outcome, PacketBuilder, StreamError, WatticsClient, format_local_ts, parse_ts
+from vendors.wattics import Outcome, PacketBuilder, WatticsClient, format_local_ts, parse_ts
 
 
 def test_it_formats_local_time_with_the_offset_in_force_across_dst():
@@ -97,7 +97,7 @@ def test_it_tells_credentials_and_unknown_streams_apart(org, wattics_sim):
     unknown, _ = _client(wattics_sim, org, stream="nope-1")
     result = unknown.push(_body("nope-1", "2024-01-01T00:00:00.000+00:00", 1))
     assert result.outcome is Outcome.FATAL and "data stream id nope-1 unknown at Wattics" in result.message
-    with pytest.raises(StreamError, match="unknown at Wattics"):
+    with pytest.raises(VendorRefused, match="unknown at Wattics"):
         unknown.latest()
 
 

@@ -20,16 +20,9 @@ from django.conf import settings
 from accounts.selectors import wattcarbon_account
 from uploads.models import Bill, Reading
 from uploads.services.push_run import PushRun, RunEnd, span_rows
-from vendors.http import VendorUnreachable
+from vendors.http import VendorRefused, VendorRejected, VendorTransient
 from vendors.models import Vendor
-from vendors.wattcarbon import (
-    CredentialsRejected,
-    VendorRejected,
-    VendorTransient,
-    WattCarbonClient,
-    bills_csv,
-    intervals_csv,
-)
+from vendors.wattcarbon import WattCarbonClient, bills_csv, intervals_csv
 
 # kWh per unit of the meter's readings; WattCarbon takes energy_kwh.
 KWH_PER_UNIT = {"Wh": 1e-3, "kWh": 1.0, "MWh": 1e3}
@@ -60,7 +53,7 @@ class WattCarbonRun(PushRun):
                 call()
                 self.acknowledge(n)
                 break
-            except CredentialsRejected as exc:
+            except VendorRefused as exc:
                 return self.fail(f"WattCarbon credentials rejected: {exc.message}")
             except VendorRejected as exc:
                 if exc.status == 404:
@@ -70,9 +63,9 @@ class WattCarbonRun(PushRun):
                 self.rejected += n
                 self.last_error = f"Rows {first} to {last} rejected by WattCarbon: {exc.message}"
                 break
-            except (VendorTransient, VendorUnreachable) as exc:
+            except VendorTransient as exc:  # (VendorUnreachable too: no answer)
                 failures += 1
-                if ended := self.wait_after_failure(failures, str(exc), getattr(exc, "retry_after", None)):
+                if ended := self.wait_after_failure(failures, str(exc), exc.retry_after):
                     return ended
         self.sent += n
         self.cursor_ts = last_ts

@@ -22,6 +22,7 @@ from django.db.models import Max, Min, Q, Sum
 from sites.models import PacketFormat
 from uploads.models import Delivery, Reading, Target
 from uploads.services.push_run import PushRun, RunEnd
+from vendors.http import VendorRefused, VendorTransient
 from vendors.models import Vendor
 from vendors.wattics import (
     LatestPacket,
@@ -30,8 +31,6 @@ from vendors.wattics import (
     Packet,
     PacketBuilder,
     Stream,
-    StreamError,
-    TransientError,
     WatticsClient,
     format_local_ts,
 )
@@ -122,12 +121,12 @@ class WatticsRun(PushRun):
         while True:
             try:
                 return client.latest(), True
-            except StreamError as exc:
+            except VendorRefused as exc:
                 return self.fail(str(exc))
             except LatestUnreadable as exc:
                 reason = str(exc)
                 break
-            except TransientError as exc:
+            except VendorTransient as exc:  # (VendorUnreachable too: no answer)
                 failures += 1
                 if ended := self.wait_after_failure(failures, str(exc), exc.retry_after):
                     return ended
