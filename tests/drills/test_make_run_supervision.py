@@ -109,8 +109,8 @@ def test_killed_worker_and_beat_come_back_and_exactly_one_scheduler_runs(tmp_pat
         children = processes(tag)
         portal.kill()
         portal.wait(10)
-        gone = wait(lambda: not processes(tag) or "gone", 60, "runportal's children to stop after its SIGKILL", log)
-        assert gone == "gone", f"outlived runportal: {children}"
+        # wait() raises when they outlive the timeout; it returns as soon as none is left.
+        wait(lambda: not processes(tag), 60, f"runportal's children {children} to stop after its SIGKILL", log)
     finally:
         portal.send_signal(signal.SIGINT)  # Ctrl-C
         try:
