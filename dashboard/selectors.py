@@ -27,6 +27,8 @@ GAP_LIMIT = 20
 DEFAULT_RANGE_DAYS = 30
 # A chart range longer than this is cut: the aggregation stays bounded.
 MAX_RANGE_DAYS = 3 * 366
+HOUR_SECONDS = 3600
+DAY_SECONDS = 86400
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,19 @@ def _epoch_sql(column: str) -> str:
     # Whole seconds: julianday() arithmetic drifts by microseconds and would move
     # readings on a bucket edge into the previous bucket.
     return f"CAST(strftime('%%s', {column}) AS INTEGER)"
+
+
+def _from_epoch_sql(expression: str) -> str:
+    """The timestamp of a number of seconds since the epoch, comparable with a stored one."""
+    if connection.vendor == "postgresql":
+        return f"to_timestamp({expression})"
+    return f"datetime({expression}, 'unixepoch')"
+
+
+def _plus_seconds_sql(column: str, seconds: int) -> str:
+    if connection.vendor == "postgresql":
+        return f"({column} + interval '{seconds} seconds')"
+    return f"strftime('%%Y-%%m-%%d %%H:%%M:%%S', {column}, '+{seconds} seconds')"
 
 
 def _param(value: datetime):
@@ -181,30 +196,25 @@ def _to_datetime(value) -> datetime:
     return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, UTC)
 
 
-def meter_gaps(*, meter: Meter, start: datetime, end: datetime, limit: int = GAP_LIMIT) -> Gaps:
-    """Holes between consecutive readings of [start, end) longer than the meter's interval.
+# The holes found among the readings of `paired` (ts, prev_ts, and counted for pairs that count):
+# the pairs further apart than an interval and a half, largest first, with the count of all of
+# them and the sum of their missing intervals as window totals, in the same query.
+_HOLES_SQL = """
+    holes AS (
+        SELECT prev_ts, ts, ROUND({ts} - {prev_ts}) AS seconds
+        FROM paired WHERE prev_ts IS NOT NULL AND counted = 1
+    )
+    SELECT prev_ts, ts, seconds, COUNT(*) OVER (), SUM(seconds / %(interval)s - 1) OVER ()
+    FROM holes WHERE seconds > %(threshold)s
+    ORDER BY seconds DESC, prev_ts
+    LIMIT %(limit)s
+"""
 
-    LAG(ts) pairs each reading with the one before; the outer query keeps the pairs
-    further apart than one interval, and window totals give the count and the sum of
-    missing intervals in the same single query."""
-    interval = meter.interval_minutes * 60
-    table = Reading._meta.db_table
-    sql = f"""
-        WITH paired AS (
-            SELECT ts, LAG(ts) OVER (ORDER BY ts) AS prev_ts
-            FROM {table}
-            WHERE meter_id = %s AND ts >= %s AND ts < %s
-        ), holes AS (
-            SELECT prev_ts, ts, ROUND({_epoch_sql("ts")} - {_epoch_sql("prev_ts")}) AS seconds
-            FROM paired WHERE prev_ts IS NOT NULL
-        )
-        SELECT prev_ts, ts, seconds, COUNT(*) OVER (), SUM(seconds / %s - 1) OVER ()
-        FROM holes WHERE seconds > %s
-        ORDER BY seconds DESC, prev_ts
-        LIMIT %s
-    """  # noqa: S608 - only our table name and fixed expressions are interpolated
+
+def _holes(sql: str, params: dict, *, interval: int, limit: int) -> Gaps:
+    params = params | {"interval": interval, "threshold": interval * 1.5, "limit": limit}
     with connection.cursor() as cursor:
-        cursor.execute(sql, [meter.pk, _param(start), _param(end), interval, interval * 1.5, limit])
+        cursor.execute(sql, params)
         rows = cursor.fetchall()
     if not rows:
         return Gaps(largest=[], count=0, missing_intervals=0)
@@ -213,6 +223,106 @@ def meter_gaps(*, meter: Meter, start: datetime, end: datetime, limit: int = GAP
         for prev, ts, sec, _, _ in rows
     ]
     return Gaps(largest=largest, count=int(rows[0][3]), missing_intervals=int(round(float(rows[0][4]))))
+
+
+def meter_gaps(*, meter: Meter, start: datetime, end: datetime, limit: int = GAP_LIMIT) -> Gaps:
+    """Holes between consecutive readings of [start, end) longer than the meter's interval.
+
+    A range that the chart reads from raw readings is scanned whole (meter_gaps_scan); a longer
+    one is narrowed by the roll-ups first (meter_gaps_from_rollups), so the page reads only the
+    readings around the holes."""
+    if (
+        series_source(start=start, end=end, interval_minutes=meter.interval_minutes) == RAW
+        or DAY_SECONDS % (meter.interval_minutes * 60) != 0
+    ):
+        return meter_gaps_scan(meter=meter, start=start, end=end, limit=limit)
+    return meter_gaps_from_rollups(meter=meter, start=start, end=end, limit=limit)
+
+
+def meter_gaps_scan(*, meter: Meter, start: datetime, end: datetime, limit: int = GAP_LIMIT) -> Gaps:
+    """The holes of [start, end) from every reading of the range: LAG(ts) pairs each reading
+    with the one before. Exact whatever the readings; reads them all."""
+    interval = meter.interval_minutes * 60
+    table = Reading._meta.db_table
+    sql = f"""
+        WITH paired AS (
+            SELECT ts, LAG(ts) OVER (ORDER BY ts) AS prev_ts, 1 AS counted
+            FROM {table}
+            WHERE meter_id = %(meter)s AND ts >= %(start)s AND ts < %(end)s
+        ), {_HOLES_SQL.format(ts=_epoch_sql("ts"), prev_ts=_epoch_sql("prev_ts"))}
+    """  # noqa: S608 - only our table name and fixed expressions are interpolated
+    params = {"meter": meter.pk, "start": _param(start), "end": _param(end)}
+    return _holes(sql, params, interval=interval, limit=limit)
+
+
+def meter_gaps_from_rollups(*, meter: Meter, start: datetime, end: datetime, limit: int = GAP_LIMIT) -> Gaps:
+    """The holes of [start, end), reading only the readings around them. One query.
+
+    A UTC day (or hour) whose roll-up counts exactly the intervals it holds (86,400 s / interval)
+    is complete: readings on the meter's interval grid fill every one of its slots, so no hole
+    lies inside it. The rest of the range (the stretches between complete days and hours, which
+    is everything not covered by roll-ups) is read from the readings, each stretch widened by one
+    day or hour on either side so that it holds the readings that close its holes, and LAG pairs
+    the readings of each stretch. A pair is counted in the stretch where its later reading lies,
+    so a pair seen by two widened stretches counts once. The result equals meter_gaps_scan for
+    readings on a grid of the meter's interval (whatever its offset, and with holes, DST
+    changes, re-uploads). It may differ only for readings off such a grid, bunched so that a day
+    or hour counts the right number of readings and yet holds a hole (say twelve 5-minute
+    readings in the first 12 minutes of an hour): the meter page reads short ranges with
+    meter_gaps_scan, which is exact for any readings.
+
+    The interval must divide a day; with one that divides an hour, the days that are not
+    complete are narrowed to their hours."""
+    interval = meter.interval_minutes * 60
+    by_hour = HOUR_SECONDS % interval == 0
+    pad = HOUR_SECONDS if by_hour else DAY_SECONDS
+    rollups, readings = ReadingRollup._meta.db_table, Reading._meta.db_table
+    epoch = _epoch_sql
+    hours = ""
+    if by_hour:
+        hours = f"""
+            UNION ALL
+            SELECT {epoch("h.bucket")}, {epoch("h.bucket")} + {HOUR_SECONDS}
+            FROM days d JOIN {rollups} h ON h.meter_id = %(meter)s AND h.granularity = 'hour'
+                AND h.bucket >= d.bucket AND h.bucket < {_plus_seconds_sql("d.bucket", DAY_SECONDS)}
+            WHERE d.count <> %(per_day)s AND h.count = %(per_hour)s
+        """  # noqa: S608 - only our table name and fixed expressions are interpolated
+    sql = f"""
+        WITH days AS (
+            SELECT bucket, count FROM {rollups}
+            WHERE meter_id = %(meter)s AND granularity = 'day' AND bucket >= %(day0)s AND bucket < %(day1)s
+        ), complete AS (
+            SELECT {epoch("bucket")} AS lo, {epoch("bucket")} + {DAY_SECONDS} AS hi
+            FROM days WHERE count = %(per_day)s
+            {hours}
+            UNION ALL SELECT %(start_epoch)s, %(start_epoch)s
+            UNION ALL SELECT %(end_epoch)s, %(end_epoch)s
+        ), covered AS (
+            SELECT lo, MAX(hi) OVER (ORDER BY lo ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS until
+            FROM complete
+        ), stretches AS (
+            SELECT {_from_epoch_sql("until")} AS lo, {_from_epoch_sql(f"until - {pad}")} AS read_lo,
+                {_from_epoch_sql(f"lo + {pad}")} AS read_hi
+            FROM covered WHERE lo > until AND lo > %(start_epoch)s AND until < %(end_epoch)s
+        ), paired AS (
+            SELECT r.ts, LAG(r.ts) OVER (PARTITION BY s.lo ORDER BY r.ts) AS prev_ts,
+                CASE WHEN r.ts >= s.lo THEN 1 ELSE 0 END AS counted
+            FROM stretches s JOIN {readings} r ON r.meter_id = %(meter)s
+                AND r.ts >= s.read_lo AND r.ts < s.read_hi AND r.ts >= %(start)s AND r.ts < %(end)s
+        ), {_HOLES_SQL.format(ts=epoch("ts"), prev_ts=epoch("prev_ts"))}
+    """  # noqa: S608 - only our table names and fixed expressions are interpolated
+    params = {
+        "meter": meter.pk,
+        "start": _param(start),
+        "end": _param(end),
+        "start_epoch": start.timestamp(),
+        "end_epoch": end.timestamp(),
+        "day0": _param(_floor_to(start, RollupGranularity.DAY)),
+        "day1": _param(end),
+        "per_day": DAY_SECONDS // interval,
+        "per_hour": HOUR_SECONDS // interval,
+    }
+    return _holes(sql, params, interval=interval, limit=limit)
 
 
 @dataclass(frozen=True)
