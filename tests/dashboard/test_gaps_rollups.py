@@ -6,6 +6,7 @@ the hour), rebuilds its roll-ups, and compares meter_gaps_from_rollups with mete
 several ranges, every hole listed."""
 
 import random
+from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -53,11 +54,23 @@ def assert_same_gaps(meter, instants, *, limit=ALL) -> int:
     return dash.meter_gaps_scan(meter=meter, start=first, end=last + timedelta(days=1)).count
 
 
+def narrowed_by_hours(meter, instants) -> bool:
+    """Whether few enough days of the data are incomplete for the query to narrow them to hours
+    (rather than read the range whole): the cases below must try that path."""
+    per_day = 1440 // meter.interval_minutes
+    days = defaultdict(int)
+    for ts in instants:
+        days[ts.date()] += 1
+    first, last = min(days), max(days)
+    incomplete = sum(1 for n in days.values() if n != per_day)
+    return incomplete <= ((last - first).days + 1) * dash.INCOMPLETE_DAYS_MAX
+
+
 def holes_case(minutes: int) -> list[datetime]:
-    """About 12 days of readings with holes of 1 to 40 intervals, some at day and hour edges,
+    """About 30 days of readings with holes of 1 to 40 intervals, some at day and hour edges,
     one over two whole days, and the range's first and last hours incomplete."""
     per_hour, per_day = 60 // minutes if minutes <= 60 else 1, 1440 // minutes
-    count = per_day * 12
+    count = per_day * 30
     skip = {1, 2}  # near the start
     skip |= {per_day - 1, per_day}  # across the first midnight
     skip |= set(range(per_day * 2 - 3, per_day * 2))  # the last intervals of a day
@@ -75,6 +88,7 @@ def test_it_finds_the_same_holes_from_rollups_as_the_scan(meter, minutes):
     meter.save()
     instants = holes_case(minutes)
     store(meter, instants)
+    assert narrowed_by_hours(meter, instants)
     assert assert_same_gaps(meter, instants) >= 6
 
 
@@ -84,13 +98,14 @@ def test_it_finds_the_same_random_holes_from_rollups_as_the_scan(meter, minutes)
     meter.save()
     rng = random.Random(minutes)
     per_day = 1440 // minutes
-    count = max(per_day * 20, 2000)
+    count = per_day * 90
     skip: set[int] = set()
-    for _ in range(80):
+    for _ in range(30):
         at = rng.randrange(count)
         skip |= set(range(at, at + rng.choice([1, 1, 1, 2, 3, 5, 12, per_day // 2])))
     instants = series(T0, count, minutes, skip=skip)
     store(meter, instants)
+    assert narrowed_by_hours(meter, instants)
     assert assert_same_gaps(meter, instants) > 20
     # The page's list of the 20 largest, ties ordered the same way.
     assert assert_same_gaps(meter, instants, limit=dash.GAP_LIMIT) > 20
@@ -108,6 +123,7 @@ def test_it_finds_the_same_holes_on_a_grid_offset_from_the_hour(meter):
     # 15-minute readings at :07, :22, :37 and :52.
     instants = series(T0 + timedelta(minutes=7), 96 * 10, 15, skip={3, 4, 95, 96, 97, *range(300, 420)})
     store(meter, instants)
+    assert narrowed_by_hours(meter, instants)
     assert assert_same_gaps(meter, instants) == 3
 
 
@@ -123,6 +139,7 @@ def test_it_finds_the_same_holes_over_dst_days(meter):
                 continue
             instants.append((start + timedelta(minutes=15 * i)).replace(tzinfo=dublin).astimezone(UTC))
     store(meter, instants)
+    assert narrowed_by_hours(meter, instants)
     assert assert_same_gaps(meter, instants) >= 3
 
 
@@ -169,3 +186,16 @@ def test_holes_hidden_in_a_complete_hour_of_readings_off_the_grid_need_the_scan(
     assert dash.meter_gaps_scan(meter=meter, start=T0, end=end).count == 1
     assert dash.meter_gaps_from_rollups(meter=meter, start=T0, end=end).count == 0
     assert dash.meter_gaps(meter=meter, start=T0, end=end).count == 1
+
+
+def test_it_finds_the_same_holes_when_most_days_hold_one(meter):
+    # A hole every day, or every other hour: more than INCOMPLETE_DAYS_MAX of the days are
+    # incomplete, and the query reads the range whole, as the scan does.
+    every_day = series(T0, 96 * 30, 15, skip=set(range(7, 96 * 30, 96)))
+    store(meter, every_day)
+    assert not narrowed_by_hours(meter, every_day)
+    assert assert_same_gaps(meter, every_day) == 30
+    rollups.readings_delete(meter_id=meter.pk)
+    every_other_hour = series(T0, 96 * 30, 15, skip=set(range(3, 96 * 30, 8)))
+    store(meter, every_other_hour)
+    assert assert_same_gaps(meter, every_other_hour) == 96 * 30 // 8
