@@ -5,7 +5,8 @@
 One organization with 50 meters gets 10,000 uploads (one a ~50 minutes over the last
 year), one Wattics delivery each (mostly delivered; some failed, some in progress),
 50 HTTP exchanges per delivery (500 for the upload whose page is measured), and
-5,000,000 15-minute readings (100,000 per meter, ~2.9 years). All of it is generated
+5,000,000 15-minute readings (100,000 per meter, ~2.9 years; Meter 01 lacks 880 of them: HOLES).
+All of it is generated
 in PostgreSQL with INSERT ... SELECT generate_series; the readings' hourly and daily
 roll-ups are then built as the backfill migration does (rollups_rebuild), and timed.
 
@@ -27,6 +28,9 @@ REQUESTS = 20
 TARGET_MS = 100.0
 # Readings per upload: 100,000 per meter / 200 uploads per meter.
 READINGS_PER_UPLOAD = 500
+# Meter 01's holes (reading i of the meter left out): one interval every ~3.4 days, ten intervals
+# every ~104 days, a whole day every ~208 days, so ~30% of its days hold a hole.
+HOLES = "i %% 331 = 7 OR i %% 9973 < 10 OR i %% 20011 < 96"
 
 
 def generate(uploads: int, readings_per_meter: int, exchanges_per_delivery: int) -> dict:
@@ -123,6 +127,9 @@ def generate(uploads: int, readings_per_meter: int, exchanges_per_delivery: int)
                     round((2 + sin(i / 16.0) + (i %% 7) / 10.0)::numeric, 3), NULL,
                     %(u0)s + (i / %(per)s) * %(meters)s + %(m)s
                 FROM generate_series(0, %(n)s - 1) i
+                WHERE %(m)s <> 1 OR NOT ("""
+                + HOLES
+                + """)
                 """,
                 {
                     "meter": m0 + m,
@@ -181,7 +188,14 @@ def generate(uploads: int, readings_per_meter: int, exchanges_per_delivery: int)
         for table in tables:
             cur.execute(f"SELECT count(*) FROM {table}")  # noqa: S608 - our table names
             counts[table] = cur.fetchone()[0]
-    return {"user": user, "meter": meters[0], "detail_upload": detail_upload, "counts": counts, "timings": timings}
+    return {
+        "user": user,
+        "meter": meters[0],
+        "holey_meter": meters[1],
+        "detail_upload": detail_upload,
+        "counts": counts,
+        "timings": timings,
+    }
 
 
 def measure(client, url: str, headers: dict | None = None) -> dict:
@@ -211,6 +225,35 @@ def measure(client, url: str, headers: dict | None = None) -> dict:
         "max_ms": round(samples[-1] * 1000, 1),
         "bytes": len(response.content),
     }
+
+
+def measure_holes(meters: list, start, end) -> list[dict]:
+    """dashboard.selectors' two ways to find a meter's holes over [start, end), timed in turn."""
+    from dashboard import selectors as dash
+
+    rows = []
+    for meter in meters:
+        ways = {"scan": dash.meter_gaps_scan, "rollups": dash.meter_gaps_from_rollups}
+        samples: dict[str, list[float]] = {name: [] for name in ways}
+        results = {}
+        for i in range(REQUESTS + 2):
+            for name, way in ways.items():
+                started = time.perf_counter()
+                results[name] = way(meter=meter, start=start, end=end)
+                if i >= 2:  # two to warm up
+                    samples[name].append(time.perf_counter() - started)
+        assert results["scan"] == results["rollups"], meter.name
+        scan, rolled = (common.spread([x * 1000 for x in samples[name]]) for name in ways)
+        rows.append(
+            {
+                "meter": meter.name,
+                "holes": results["scan"].count,
+                "scan_ms": common.show(scan, ".1f"),
+                "rollups_ms": common.show(rolled, ".1f"),
+                "ratio": f"{scan['median'] / rolled['median']:.1f}x",
+            }
+        )
+    return rows
 
 
 def main() -> None:
@@ -246,6 +289,11 @@ def main() -> None:
         ("meter data, default 30 days", f"/meters/{meter.pk}/data/", None),
         ("meter data partial (htmx)", f"/meters/{meter.pk}/data/", {"HX-Request": "true"}),
         ("meter data, whole history", f"/meters/{meter.pk}/data/?from={first_day}&to={last_day}", None),
+        (
+            "meter data, whole history, meter with holes",
+            f"/meters/{data['holey_meter'].pk}/data/?from={first_day}&to={last_day}",
+            None,
+        ),
     ]
     from datetime import UTC, datetime, timedelta
     from datetime import time as midnight
@@ -264,6 +312,8 @@ def main() -> None:
         r["page"] = name
         r["met"] = r["median_ms"] < TARGET_MS
         results.append(r)
+
+    holes = measure_holes([meter, data["holey_meter"]], *whole)
 
     counts = data["counts"]
     print(
@@ -288,6 +338,16 @@ def main() -> None:
             ],
         )
     )
+    print(
+        f"\nHoles over the whole history ({first_day} to {last_day}): the full scan and the roll-ups, "
+        f"median (lowest-highest) of {REQUESTS} calls each, taken in turn"
+    )
+    print(
+        common.table(
+            ["meter", "holes", "scan ms", "roll-ups ms", "scan / roll-ups"],
+            [[h["meter"], h["holes"], h["scan_ms"], h["rollups_ms"], h["ratio"]] for h in holes],
+        )
+    )
     common.write_result(
         "dashboard",
         {
@@ -296,6 +356,7 @@ def main() -> None:
             "generation": data["timings"],
             "pages": results,
             "whole_history_source": source,
+            "holes": holes,
             "target_median_ms": TARGET_MS,
             "median_of_all_ms": statistics.median(r["median_ms"] for r in results),
         },
