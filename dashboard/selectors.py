@@ -258,10 +258,10 @@ def _complete_hours_sql(rollups: str) -> str:
     if connection.vendor == "postgresql":
         # LIMIT 24 changes nothing (a day has 24 hours) but tells the planner so: from a range on
         # d.bucket alone it expects thousands of hours a day, and JIT-compiles the query (0.9 s)
-        # that reads a few hundred rows.
+        # that reads a few hundred rows. A UTC day is 24 hours ('1 day' follows the session's zone).
         return f"""CROSS JOIN LATERAL (
                 SELECT bucket FROM {rollups} WHERE meter_id = %(meter)s AND granularity = 'hour'
-                    AND bucket >= d.bucket AND bucket < d.bucket + interval '1 day' AND count = %(per_hour)s
+                    AND bucket >= d.bucket AND bucket < d.bucket + interval '24 hours' AND count = %(per_hour)s
                 LIMIT 24
             ) h"""  # noqa: S608 - only our table name is interpolated
     return f"""JOIN {rollups} h ON h.meter_id = %(meter)s AND h.granularity = 'hour'
