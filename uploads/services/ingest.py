@@ -55,7 +55,7 @@ from uploads.parsing import (
     sample_rows,
 )
 from uploads.parsing.columns import detect
-from uploads.services import formats_hooks, ingest_storage
+from uploads.services import formats_hooks, ingest_storage, readings_store, staging
 
 logger = logging.getLogger(__name__)
 
@@ -435,7 +435,8 @@ def upload_validate(*, upload_id: int, max_rows: int | None = None) -> Upload:
         logger.exception("validation of upload %s failed", upload_id)
         fields = {"status": UploadStatus.FAILED, "error": f"Validation failed unexpectedly ({type(exc).__name__})."}
     fields["validated_at"] = timezone.now()
-    claim.rows().update(**fields)
+    if not claim.rows().update(**fields):
+        staging.staging_delete(upload)  # cancelled (or taken up again) as the run ended: its rows are not wanted
     upload.refresh_from_db()
     return upload
 
@@ -464,6 +465,7 @@ def _validate(upload: Upload, *, claim: _Claim, max_rows: int | None = None) -> 
     fields.update(rows_total=0, rows_valid=0, rows_invalid=0, rows_stored=0, period_start=None, period_end=None)
     if upload.error_report:
         upload.error_report.delete(save=False)
+    staging.staging_delete(upload)  # validated again: the rows staged before may differ
     with upload.file.open("rb") as raw:
         try:
             parsed = _open(upload, raw)
@@ -487,6 +489,8 @@ def _validate(upload: Upload, *, claim: _Claim, max_rows: int | None = None) -> 
         valid = invalid = 0
         last_bad_line = 0
         start = end = None
+        # Readings are staged as they are checked, so the store need not parse the file again.
+        writer = None if parsed.layout.kind == BILLS else staging.StagingWriter(staging.staging_path(upload))
         try:
             for read, row in enumerate(parsed, 1):
                 if read % BEAT_EVERY_ROWS == 0:
@@ -499,6 +503,8 @@ def _validate(upload: Upload, *, claim: _Claim, max_rows: int | None = None) -> 
                         invalid, last_bad_line = invalid + 1, row.line
                     continue
                 valid += 1
+                if writer is not None and isinstance(row, ReadingRow):
+                    writer.add(row)
                 if valid % PROGRESS_EVERY_ROWS == 0:
                     _parse_progress(upload, claim, rows=valid + invalid, raw=raw)
                 if len(preview) < PREVIEW_ROWS:
@@ -507,13 +513,21 @@ def _validate(upload: Upload, *, claim: _Claim, max_rows: int | None = None) -> 
                 start = first if start is None else min(start, first)
                 end = last if end is None else max(end, last)
         except FileProblem as exc:
+            if writer is not None:
+                writer.discard()
             return fields | {"status": UploadStatus.INVALID, "error": str(exc), "rows_valid": 0}
+        except BaseException:  # _Stop, _HandOver, or a failure: nothing staged stays behind
+            if writer is not None:
+                writer.discard()
+            raise
         options = parsed.options | _sample(upload, raw)
         mapping = parsed.mapping
     # Ids of another system (Green Button, Portfolio Manager) not yet matched to meters: ask once (formats).
     unmatched = formats_hooks.unmatched_meters(upload, parsed, options)
     if unmatched:
         report.file.close()
+        if writer is not None:
+            writer.discard()
         return fields | unmatched
     fields["unit_conversions"] = parsed.conversions()
     if report.count:
@@ -531,6 +545,10 @@ def _validate(upload: Upload, *, claim: _Claim, max_rows: int | None = None) -> 
         column_mapping=mapping,
         status=UploadStatus.VALIDATED if valid and not misfit else UploadStatus.INVALID,
     )
+    if writer is not None and fields["status"] == UploadStatus.VALIDATED:
+        writer.close()
+    elif writer is not None:
+        writer.discard()  # only a validated upload is ever stored
     if misfit:
         fields["error"] = misfit
     elif not valid:
@@ -569,6 +587,7 @@ def upload_cancel(*, upload: Upload, user) -> Upload:
     )
     if not Upload.objects.filter(pk=upload.pk, status__in=allowed).update(status=UploadStatus.CANCELLED):
         raise IngestError(f"This upload is {upload.get_status_display().lower()}: it can no longer be cancelled.")
+    staging.staging_delete(upload)
     upload.refresh_from_db()
     return upload
 
@@ -593,33 +612,44 @@ def upload_confirm(*, upload: Upload, user, run_now: bool | None = None) -> Uplo
 def upload_store(*, upload_id: int) -> Upload:
     """Write the valid rows of a STORING upload, mark it STORED, create its deliveries.
 
-    Idempotent: the rows are upserts, so a task that runs again after a crash
-    rewrites the same rows."""
+    Readings come from the staging file validation wrote (no second parse); bills, and
+    uploads validated before staging existed, are parsed again. Idempotent: a task that
+    runs again after a crash writes the same rows (upserts, or copies that fall back to
+    upserts where rows are already there)."""
     # Claimed again (STORING → STORING with a new token): a run the sweep replaced stops at its next heartbeat.
     claim = _claim(upload_id, source=(UploadStatus.STORING,), status=UploadStatus.STORING)
     upload = Upload.objects.select_related("meter__site", "organization").get(pk=upload_id)
     if claim is None:
         return upload
+
+    def progress(n: int) -> None:
+        claim.beat(force=True, rows_stored=n)
+
+    staged = staging.staging_path(upload)
     try:
-        with upload.file.open("rb") as raw:
-            parsed = _open(upload, raw)
-            valid: Any = (row for row in parsed if not isinstance(row, RowError))  # bills or readings, by layout
-            if parsed.layout.kind == BILLS:
-                ingest_storage.bills_upsert(rows=valid, upload_id=upload.pk)
-            else:
-
-                def progress(n: int) -> None:
-                    claim.beat(force=True, rows_stored=n)
-
-                ingest_storage.readings_upsert(rows=valid, upload_id=upload.pk, progress=progress)
+        if staged.exists():
+            # Validation staged the valid readings: stored from there, the file is not parsed again.
+            readings_store.readings_store_staged(
+                path=staged, upload_id=upload.pk, organization_id=upload.organization_id, progress=progress
+            )
+        else:
+            # Bills, and uploads validated before staging existed (or whose staging file is gone).
+            with upload.file.open("rb") as raw:
+                parsed = _open(upload, raw)
+                valid: Any = (row for row in parsed if not isinstance(row, RowError))  # bills or readings, by layout
+                if parsed.layout.kind == BILLS:
+                    ingest_storage.bills_upsert(rows=valid, upload_id=upload.pk)
+                else:
+                    ingest_storage.readings_upsert(rows=valid, upload_id=upload.pk, progress=progress)
     except _Stop:
         logger.info("upload %s: storing stopped, another run took it up", upload_id)
         return Upload.objects.get(pk=upload_id)
     except Exception as exc:
         logger.exception("storing upload %s failed", upload_id)
-        claim.rows().update(
+        if claim.rows().update(
             status=UploadStatus.FAILED, error=f"Storing the rows failed ({type(exc).__name__}); nothing was pushed."
-        )
+        ):
+            staging.staging_delete(upload)  # a failed upload is never stored again
         return Upload.objects.get(pk=upload_id)
     stored = Reading.objects.filter(upload=upload).count() + Bill.objects.filter(upload=upload).count()
     # One transaction: nobody sees a stored upload without its deliveries.
@@ -627,8 +657,12 @@ def upload_store(*, upload_id: int) -> Upload:
         if claim.rows().update(status=UploadStatus.STORED, rows_stored=stored, stored_at=timezone.now()):
             upload.refresh_from_db()
             _create_deliveries(upload)
+            done = True
         else:
-            upload.refresh_from_db()
+            upload.refresh_from_db()  # another run holds it now, and needs the staged rows
+            done = False
+    if done:
+        staging.staging_delete(upload)
     return upload
 
 
@@ -716,6 +750,7 @@ def uploads_purge_expired(*, days: int | None = None) -> list[int]:
         for field in (upload.file, upload.error_report):
             if field:
                 field.storage.delete(field.name)
+        staging.staging_delete(upload)
         Upload.objects.filter(pk=upload.pk).update(file="", error_report="")
         purged.append(upload.pk)
     if purged:

@@ -18,6 +18,7 @@ import contextlib
 import json
 import os
 import pathlib
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -56,7 +57,8 @@ class StagingWriter:
 
     def __init__(self, path: pathlib.Path) -> None:
         self.path = path
-        self.part = path.with_name(path.name + ".part")
+        # A name of its own: a run the stale sweep replaced may still be writing its part.
+        self.part = path.with_name(f"{path.name}.{uuid.uuid4().hex[:12]}.part")
         path.parent.mkdir(parents=True, exist_ok=True)
         self.sink = pa.OSFile(str(self.part), "wb")
         self.writer = pa.ipc.new_stream(self.sink, SCHEMA)
@@ -119,7 +121,6 @@ class StagingWriter:
             self.writer.close()
         self.sink.close()
         self.part.unlink(missing_ok=True)
-        self.path.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True, slots=True)
