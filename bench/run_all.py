@@ -23,19 +23,36 @@ def summary_rows() -> list[list]:
     rows = []
     ingest = json.loads((common.OUT / "ingest.json").read_text())
     big = ingest["sizes"][-1]
-    rows.append([f"ingest {big['rows']:,} rows: portal rows/s", common.show(big["portal_rows_s"]), "", ""])
-    rows.append(["ingest: raw COPY rows/s", common.show(big["copy_rows_s"]), "", ""])
     rows.append(
         [
-            "ingest: portal / raw COPY",
+            f"ingest {big['rows']:,} rows: validate s + store s",
+            f"{common.show(big['validate_s'], '.2f')} + {common.show(big['store_s'], '.2f')}",
+            "",
+            "",
+        ]
+    )
+    rows.append([f"ingest {big['rows']:,} rows: portal rows/s", common.show(big["portal_rows_s"]), "", ""])
+    rows.append(
+        ["ingest: COPY into an empty table keyed (meter_id, ts), rows/s", common.show(big["copy_rows_s"]), "", ""]
+    )
+    rows.append(
+        [
+            "ingest: portal / COPY",
             common.show(big["ratio"], ".3f", "x"),
             f">= {ingest['target_ratio']}x",
             "met" if ingest["ratio_met"] else "MISSED",
         ]
     )
-    rows.append(["ingest: SQL-only store / raw COPY", common.show(big["ceiling_ratio"], ".3f", "x"), "", ""])
+    rows.append(
+        [
+            "ingest: re-upload (every row a conflict), validate s + store s",
+            f"{common.show(big['again_validate_s'], '.2f')} + {common.show(big['again_store_s'], '.2f')}",
+            "",
+            "",
+        ]
+    )
     growth = ", ".join(f"{r['rows']:,}: +{r['rss_growth_mb']:.0f}" for r in ingest["sizes"])
-    rows.append(["ingest: peak RSS growth (MB)", growth, "flat", "met" if ingest["memory_flat"] else "MISSED"])
+    rows.append(["ingest: peak RSS growth (MB)", growth, "< 100 MB", "met" if ingest["memory_bounded"] else "MISSED"])
 
     push = json.loads((common.OUT / "push.json").read_text())
     for name, rate in push["single_meter"]["packets_per_s"].items():

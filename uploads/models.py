@@ -113,19 +113,39 @@ class Upload(models.Model):
 
 class Reading(models.Model):
     """One stored reading of a meter. Unique per meter and instant, so a re-upload
-    of the same data does not double it."""
+    of the same data does not double it.
 
+    No foreign key constraints in the database (db_constraint=False): a constraint costs a
+    trigger per inserted row, and a meter holds millions of readings. Integrity is kept by
+    the code instead: the ingest writes only meters it resolved in the upload's organization
+    (and locks them while it writes), and deleting a meter (or its site, or organization)
+    deletes its readings in one statement (Django's fast delete: nothing refers to a reading
+    and no signal listens to one), deleting an upload sets its readings' upload to NULL in
+    one statement. Keep it so: a signal receiver or a foreign key to Reading would make
+    Django load every reading of a deleted meter."""
+
+    pk = models.CompositePrimaryKey("meter", "ts")
     # No index of its own: the unique (meter, ts) index serves every lookup by meter, and a
     # lone meter index tempts the planner into filtering ts row by row (far slower at millions of rows).
-    meter = models.ForeignKey(Meter, on_delete=models.CASCADE, related_name="readings", db_index=False)
+    meter = models.ForeignKey(
+        Meter, on_delete=models.CASCADE, related_name="readings", db_index=False, db_constraint=False
+    )
     ts = models.DateTimeField(help_text="Start of the interval, UTC.")
     value = models.FloatField(help_text="In the meter's unit (kWh for energy meters).")
     # Wattics electrical measurements (aP_1 … v_23) when the file carried them.
     extra = models.JSONField(null=True, blank=True)
-    upload = models.ForeignKey(Upload, on_delete=models.SET_NULL, null=True, blank=True, related_name="readings")
+    # No index of its own either: the (upload, meter, ts) index serves every lookup by upload.
+    upload = models.ForeignKey(
+        Upload,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="readings",
+        db_index=False,
+        db_constraint=False,
+    )
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["meter", "ts"], name="reading_unique_meter_ts")]
         indexes = [models.Index(fields=["upload", "meter", "ts"], name="reading_upload_meter_ts")]
 
 
