@@ -159,8 +159,12 @@ class ReadingRollup(models.Model):
     a long range reads a few thousand rows instead of millions. Recomputed from Reading for
     the touched buckets whenever readings are stored or deleted (uploads.services.rollups)."""
 
-    # No index of its own: the unique (meter, granularity, bucket) index serves every lookup.
-    meter = models.ForeignKey(Meter, on_delete=models.CASCADE, related_name="rollups", db_index=False)
+    # No index of its own: the unique (meter, granularity, bucket) index serves every lookup. No
+    # foreign key constraint either, as for Reading (a trigger per row; the store writes thousands of
+    # roll-ups at once): a meter's roll-ups are deleted with it in one statement.
+    meter = models.ForeignKey(
+        Meter, on_delete=models.CASCADE, related_name="rollups", db_index=False, db_constraint=False
+    )
     granularity = models.CharField(max_length=4, choices=RollupGranularity.choices)
     bucket = models.DateTimeField(help_text="Start of the hour or day, UTC.")
     count = models.IntegerField()

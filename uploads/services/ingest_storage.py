@@ -1,5 +1,9 @@
 """Writing parsed rows: upserts in batches, constant memory whatever the file size.
 
+Bills are always stored from here. Readings are stored from the staging file validation
+wrote (uploads.services.readings_store); this re-parse path stores the readings of an
+upload that has none (validated before staging existed).
+
 Readings are unique per (meter, ts) and bills per (meter, start_date), so a
 re-upload, a retried task or two concurrent uploads of one file update rows in
 place instead of doubling them. Within a batch the last row for a key wins (one

@@ -115,13 +115,12 @@ def _meter_spans(path: Path) -> dict[int, tuple[int, int, int]]:
     """meter id -> (rows, first µs, last µs) of the staged file."""
     spans: dict[int, tuple[int, int, int]] = {}
     for batch in staged_batches(path):
-        meters, inverse = np.unique(batch.meter_id, return_inverse=True)
-        counts = np.bincount(inverse, minlength=len(meters))
-        first = np.full(len(meters), np.iinfo(np.int64).max)
-        last = np.full(len(meters), np.iinfo(np.int64).min)
-        np.minimum.at(first, inverse, batch.ts_us)
-        np.maximum.at(last, inverse, batch.ts_us)
-        for m, c, lo, hi in zip(meters.tolist(), counts.tolist(), first.tolist(), last.tolist(), strict=True):
+        order = np.argsort(batch.meter_id, kind="stable")
+        meters, ts = batch.meter_id[order], batch.ts_us[order]
+        starts = np.flatnonzero(np.r_[True, meters[1:] != meters[:-1]])
+        counts = np.diff(np.r_[starts, len(meters)])
+        first, last = np.minimum.reduceat(ts, starts), np.maximum.reduceat(ts, starts)
+        for m, c, lo, hi in zip(meters[starts].tolist(), counts.tolist(), first.tolist(), last.tolist(), strict=True):
             had = spans.get(m)
             spans[m] = (c, lo, hi) if had is None else (had[0] + c, min(had[1], lo), max(had[2], hi))
     return spans

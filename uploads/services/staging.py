@@ -88,7 +88,7 @@ class StagingWriter:
             hi = min(n, lo + BATCH_ROWS)
             self._write(
                 pa.array(np.asarray(meter_id[lo:hi], dtype=np.int64)),
-                pa.array(np.asarray(ts_us[lo:hi], dtype=np.int64)).cast(SCHEMA.field("ts").type),
+                pa.array(np.asarray(ts_us[lo:hi], dtype=np.int64)).view(SCHEMA.field("ts").type),
                 pa.array(np.asarray(value[lo:hi], dtype=np.float64)),
                 pa.nulls(hi - lo, pa.string()) if extra is None else pa.array(extra[lo:hi], pa.string()),
             )
@@ -147,7 +147,7 @@ def staged_batches(path: pathlib.Path) -> Iterator[StagedBatch]:
             yield StagedBatch(
                 # Copies: the arrays outlive the memory map.
                 meter_id=batch.column(0).to_numpy().copy(),
-                ts_us=batch.column(1).cast(pa.int64()).to_numpy().copy(),
+                ts_us=batch.column(1).view(pa.int64()).to_numpy().copy(),
                 value=batch.column(2).to_numpy().copy(),
                 extra=None if extra.null_count == len(extra) else extra.to_numpy(zero_copy_only=False),
             )
