@@ -136,7 +136,7 @@ class CoverageRow:
 
 
 def _counts(qs) -> dict[tuple[int, date], int]:
-    rows = qs.annotate(day=TruncDate("ts", tzinfo=UTC)).values("meter_id", "day").annotate(n=Count("id"))
+    rows = qs.annotate(day=TruncDate("ts", tzinfo=UTC)).values("meter_id", "day").annotate(n=Count("ts"))
     return {(r["meter_id"], r["day"]): r["n"] for r in rows}
 
 
