@@ -160,5 +160,7 @@ def make_stored_upload(meter: Meter, start, count: int, *, targets=("wattics",),
     upload = make_upload(meter.organization, user, meter=meter, targets=list(targets), rows_total=count,
                          rows_valid=count, rows_stored=count)  # fmt: skip
     rows = make_readings(meter, start, count, value=value, **kwargs)
-    Reading.objects.filter(pk__in=[r.pk for r in rows]).update(upload=upload)
+    # By (meter, ts), the readings' key, in slices (a long `pk IN` of pairs is too deep for SQLite).
+    for i in range(0, len(rows), 500):
+        Reading.objects.filter(meter=meter, ts__in=[r.ts for r in rows[i : i + 500]]).update(upload=upload)
     return upload
