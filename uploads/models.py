@@ -159,7 +159,9 @@ class ReadingRollup(models.Model):
     a long range reads a few thousand rows instead of millions. Recomputed from Reading for
     the touched buckets whenever readings are stored or deleted (uploads.services.rollups)."""
 
-    # No index of its own: the unique (meter, granularity, bucket) index serves every lookup. No
+    # Keyed by what it sums (no id column, no second index to keep while the store writes thousands).
+    pk = models.CompositePrimaryKey("meter", "granularity", "bucket")
+    # No index of its own: the (meter, granularity, bucket) key serves every lookup. No
     # foreign key constraint either, as for Reading (a trigger per row; the store writes thousands of
     # roll-ups at once): a meter's roll-ups are deleted with it in one statement.
     meter = models.ForeignKey(
@@ -174,7 +176,6 @@ class ReadingRollup(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["meter", "granularity", "bucket"], name="rollup_unique_meter_gran_bucket"),
             models.CheckConstraint(
                 condition=models.Q(granularity__in=RollupGranularity.values), name="rollup_granularity_valid"
             ),

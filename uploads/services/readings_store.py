@@ -332,7 +332,8 @@ def _rollups_of_new(cursor, rows: Rows) -> None:
     hold older readings too, so they are recomputed from the table."""
     table = ReadingRollup._meta.db_table
     edges: list[tuple[int, datetime, datetime]] = []
-    records: dict[str, list[bytes]] = {RollupGranularity.HOUR: [], RollupGranularity.DAY: []}
+    inner: list[tuple[int, datetime, datetime]] = []
+    records: list[bytes] = []
     for meter_id, part in _meter_slices(rows):
         ts, value = rows.ts_us[part], rows.value[part]
         first_day, last_day = ts[0] // DAY_US, ts[-1] // DAY_US
@@ -340,21 +341,24 @@ def _rollups_of_new(cursor, rows: Rows) -> None:
         inside = (ts >= (first_day + 1) * DAY_US) & (ts < last_day * DAY_US)
         if not inside.any():
             continue
-        lo, hi = _dt((first_day + 1) * DAY_US), _dt(last_day * DAY_US)
-        # Buckets there should not exist (no readings did); any stale one is replaced.
-        cursor.execute(f"DELETE FROM {table} WHERE meter_id = %s AND bucket >= %s AND bucket < %s", [meter_id, lo, hi])  # noqa: S608
+        inner.append((meter_id, _dt((first_day + 1) * DAY_US), _dt(last_day * DAY_US)))
         ts, value = ts[inside], value[inside]
         for granularity, width in ((RollupGranularity.HOUR, HOUR_US), (RollupGranularity.DAY, DAY_US)):
-            records[granularity].append(_bucket_records(meter_id, granularity, ts, value, width))
-    columns = "meter_id, granularity, bucket, count, total, low, high"
-    for chunks in records.values():
-        if chunks:
-            sql = f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT BINARY)"
-            with cursor.cursor.copy(sql) as copy:
-                copy.write(COPY_HEADER)
-                for data in chunks:
-                    copy.write(data)
-                copy.write(COPY_TRAILER)
+            records.append(_bucket_records(meter_id, granularity, ts, value, width))
+    if inner:
+        # Buckets there should not exist (no readings did); any stale one is replaced.
+        meters, los, his = (list(column) for column in zip(*inner, strict=True))
+        cursor.execute(
+            f"DELETE FROM {table} r USING unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[]) "  # noqa: S608
+            "AS t(m, lo, hi) WHERE r.meter_id = t.m AND r.bucket >= t.lo AND r.bucket < t.hi",
+            [meters, los, his],
+        )
+        columns = "meter_id, granularity, bucket, count, total, low, high"
+        with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT BINARY)") as copy:
+            copy.write(COPY_HEADER)
+            for data in records:
+                copy.write(data)
+            copy.write(COPY_TRAILER)
     rollups.rollups_refresh(ranges=edges)
 
 
