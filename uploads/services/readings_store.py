@@ -200,7 +200,7 @@ def readings_store_staged(
     for chunk in _chunks({m: span for m, span in spans.items() if m in ours}):
         rows = _gather(path, chunk)
         if connection.vendor == "postgresql":
-            written += _store_chunk_pg(rows, chunk, upload_id, progress, written)
+            written += _store_chunk_pg(rows, upload_id, progress, written)
         else:
             written += _store_chunk_sqlite(rows, upload_id, progress, written)
     return written
@@ -236,7 +236,7 @@ def _stored_in_span(rows: Rows) -> set[int]:
         return {r[0] for r in cursor.fetchall()}
 
 
-def _store_chunk_pg(rows: Rows, chunk: list[Part], upload_id: int, progress, before: int) -> int:
+def _store_chunk_pg(rows: Rows, upload_id: int, progress, before: int) -> int:
     if not len(rows):
         return 0
     overlapping = _stored_in_span(rows)
