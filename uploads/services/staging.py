@@ -138,14 +138,14 @@ class StagedBatch:
 
 
 def staged_batches(path: pathlib.Path) -> Iterator[StagedBatch]:
-    """The staged readings of a file, batch by batch in file order (memory-mapped: a batch
-    costs its own columns only)."""
-    with pa.memory_map(str(path), "r") as source:
+    """The staged readings of a file, batch by batch in file order (read, not memory-mapped:
+    a batch costs its own columns only, and the file's pages do not stay resident)."""
+    with pa.OSFile(str(path), "rb") as source:
         reader = pa.ipc.open_stream(source)
         for batch in reader:
             extra = batch.column(3)
             yield StagedBatch(
-                # Copies: the arrays outlive the memory map.
+                # Copies: numpy arrays of their own, whatever becomes of the batch's buffers.
                 meter_id=batch.column(0).to_numpy().copy(),
                 ts_us=batch.column(1).view(pa.int64()).to_numpy().copy(),
                 value=batch.column(2).to_numpy().copy(),
