@@ -306,3 +306,11 @@ def test_deleting_an_upload_unlinks_its_readings_in_one_statement(org, owner, me
     statements = reading_statements(ctx.captured_queries)
     assert len(statements) == 1 and statements[0].startswith("UPDATE")
     assert Reading.objects.filter(meter=meter, upload__isnull=True).count() == 300
+
+
+def test_the_retention_sweep_deletes_a_staging_file_left_behind(org, owner, meter):
+    upload = submit(org, owner, hourly(5), meter=meter)
+    Upload.objects.filter(pk=upload.pk).update(status=UploadStatus.CANCELLED)  # as if cancelled mid-run
+    assert staging.staging_path(upload).exists()
+    assert ingest.uploads_purge_expired(days=-1) == [upload.pk]
+    assert not staging.staging_path(upload).exists()
