@@ -121,7 +121,8 @@ class Reading(models.Model):
     (and locks them while it writes), and deleting a meter (or its site, or organization)
     deletes its readings in one statement (Django's fast delete: nothing refers to a reading
     and no signal listens to one), deleting an upload sets its readings' upload to NULL in
-    one statement. Keep it so: a signal receiver or a foreign key to Reading would make
+    one statement. A meter is locked before it is deleted (uploads/signals.py), so a store
+    writing its readings commits first and its rows go too. Keep it so: a signal receiver or a foreign key to Reading would make
     Django load every reading of a deleted meter."""
 
     pk = models.CompositePrimaryKey("meter", "ts")

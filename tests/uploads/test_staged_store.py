@@ -314,3 +314,48 @@ def test_the_retention_sweep_deletes_a_staging_file_left_behind(org, owner, mete
     assert staging.staging_path(upload).exists()
     assert ingest.uploads_purge_expired(days=-1) == [upload.pk]
     assert not staging.staging_path(upload).exists()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks: SQLite has one writer at a time")
+@pytest.mark.django_db(transaction=True)
+def test_a_meter_deleted_while_a_store_writes_its_readings_leaves_no_reading_behind(org, meter, solar):
+    """The readings table has no foreign key: without the meter lock, a deletion's readings
+    DELETE would miss the rows of a store that commits after it (orphans). The deletion
+    waits for the store's lock on the meter, then deletes what the store wrote."""
+    import threading
+    import time
+
+    from django.db import connections, transaction
+
+    store_wrote, errors = threading.Event(), []
+    meter_id = meter.pk  # meter.delete() sets meter.pk to None
+
+    def store() -> None:
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                one = readings_store.Rows(np.array([meter_id]), np.array([0]), np.array([1.0]), None)
+                assert len(readings_store._lock_meters(cursor, one).meter_id) == 1  # the store's own lock
+                cursor.execute(
+                    "INSERT INTO uploads_reading (meter_id, ts, value) "
+                    "SELECT %s, %s + n * interval '1 hour', 1.0 FROM generate_series(0, 99) AS n",
+                    [meter_id, START],
+                )
+                store_wrote.set()
+                time.sleep(1.0)  # the deletion starts meanwhile and must wait for this commit
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+            store_wrote.set()
+        finally:
+            connections.close_all()
+
+    writer = threading.Thread(target=store)
+    writer.start()
+    assert store_wrote.wait(30)
+    started = time.monotonic()
+    meter_delete(meter=meter)
+    waited = time.monotonic() - started
+    writer.join(30)
+    assert errors == []
+    assert waited > 0.5  # it did wait for the store's commit
+    assert not Reading.objects.filter(meter_id=meter_id).exists()
+    assert Reading.objects.filter(meter_id=solar.pk).count() == 0  # nothing else was touched
