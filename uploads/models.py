@@ -122,8 +122,9 @@ class Reading(models.Model):
     deletes its readings in one statement (Django's fast delete: nothing refers to a reading
     and no signal listens to one), deleting an upload sets its readings' upload to NULL in
     one statement. A meter is locked before it is deleted (uploads/signals.py), so a store
-    writing its readings commits first and its rows go too. Keep it so: a signal receiver or a foreign key to Reading would make
-    Django load every reading of a deleted meter."""
+    writing its readings commits first and its rows go too. Keep it so: a signal receiver
+    on Reading or a foreign key to Reading would make Django load every reading of a
+    deleted meter."""
 
     pk = models.CompositePrimaryKey("meter", "ts")
     # No index of its own: the unique (meter, ts) index serves every lookup by meter, and a
