@@ -27,6 +27,7 @@ from django.utils import timezone
 
 # The tasks import these services; the module is complete by the time a task is enqueued.
 from core import tasks as common
+from core.db import connection_give_back
 from uploads import tasks
 from uploads.models import Bill, Delivery, DeliveryStatus, Reading, Target
 from vendors.http import ExchangeLog
@@ -168,6 +169,9 @@ class PushRun:
             return RunEnd.CLAIM_LOST
         self._since_checkpoint = 0
         self._checkpoint_at = time.monotonic()
+        # Until the next checkpoint the run talks to the vendor only: its connection serves
+        # the other threads meanwhile (with a pool; see core.db).
+        connection_give_back()
         if time.monotonic() - self.began > RUN_SLICE_SECONDS:
             return self.hand_back(0, "")
         return None

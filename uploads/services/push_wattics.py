@@ -19,6 +19,7 @@ from datetime import datetime
 from django.conf import settings
 from django.db.models import Max, Min, Q, Sum
 
+from core.db import connection_give_back
 from sites.models import PacketFormat
 from uploads.models import Delivery, Reading, Target
 from uploads.services.push_run import PushRun, RunEnd
@@ -196,6 +197,7 @@ class WatticsRun(PushRun):
         while True:
             # Keyset pagination: constant memory, and each batch is one index range scan.
             batch = list((rows.filter(ts__gt=after) if after else rows)[:READ_BATCH])
+            connection_give_back()  # the batch is in memory; the packets take seconds to send
             if not batch:
                 return
             yield from batch

@@ -23,6 +23,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from core.worker import worker_command
+
 
 class Command(BaseCommand):
     help = "Run the portal, a Celery worker and both vendor simulators."
@@ -41,25 +43,7 @@ class Command(BaseCommand):
                 ("wattics-sim", [py, "-m", "simulators", "wattics", "--port", "8102"]),
             ]
         commands += [
-            (
-                "worker",
-                [
-                    py,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "portal",
-                    "worker",
-                    "--pool",
-                    "threads",
-                    "--concurrency",
-                    str(settings.WORKER_CONCURRENCY),
-                    "--without-mingle",
-                    "--without-gossip",
-                    "--loglevel",
-                    "INFO",
-                ],
-            ),
+            ("worker", worker_command()),  # pool and concurrency from settings (core/worker.py)
             (
                 "beat",
                 [
