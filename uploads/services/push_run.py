@@ -25,10 +25,8 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-# The tasks import these services; the module is complete by the time a task is enqueued.
 from core import tasks as common
 from core.db import connection_give_back
-from uploads import tasks
 from uploads.models import Bill, Delivery, DeliveryStatus, Reading, Target
 from vendors.http import ExchangeLog
 
@@ -46,6 +44,10 @@ RUN_SLICE_SECONDS = 600.0
 
 def enqueue(delivery_id: int, *, countdown: float | None = None) -> None:
     """The one way a push is put on the queue (deliveries, runs, people's actions)."""
+    # Imported here: the tasks import the services (uploads.tasks -> deliveries -> this module),
+    # so importing this module first (push_wattics, push_wattcarbon) must not need the tasks yet.
+    from uploads import tasks
+
     tasks.delivery_push_task.apply_async((delivery_id,), countdown=countdown or None)
 
 
