@@ -76,6 +76,20 @@ def summary_rows() -> list[list]:
         ]
     )
 
+    many = push.get("many_streams")
+    if many:
+        cpu = many["cpu_ms_per_packet"]
+        label = f"push {many['streams']}x{many['packets_per_stream']} @ {many['latency_ms']} ms"
+        rows.append([f"{label}: packets/s", common.show(many["packets_per_s"]), "", ""])
+        rows.append(
+            [
+                f"{label}: CPU ms/packet worker / raw client",
+                f"{common.show(cpu['worker'], '.3f')} / {common.show(cpu['raw_client'], '.3f')}",
+                "",
+                "",
+            ]
+        )
+
     dash = json.loads((common.OUT / "dashboard.json").read_text())
     for page in dash["pages"]:
         rows.append(

@@ -138,6 +138,19 @@ def _guarded_create_connection(host: str, port: int, timeout, source_address, so
     raise last or OSError(f"no address for {host}")
 
 
+def guarded_socket(url: str, *, connect_timeout: float) -> socket.socket:
+    """A TCP connection (TCP_NODELAY) to a vendor URL's host, with the checks of
+    GuardedAdapter: an allowed vendor host, no query or fragment, resolved once and only
+    to allowed addresses. For a client that speaks HTTP on the socket itself."""
+    parts = urlsplit(url)
+    _check_origin(parts.scheme, parts.netloc, tuple(settings.VENDOR_ALLOWED_HOSTS), settings.VENDOR_REQUIRE_HTTPS)
+    if "/" in parts.query or parts.fragment:
+        raise VendorURLRefused("A vendor base URL cannot have a query string (?) or a fragment (#).")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    options = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+    return _guarded_create_connection(parts.hostname or "", port, connect_timeout, None, options)
+
+
 class _GuardedMixin:
     """urllib3's HTTPConnection._new_conn, with the resolution checked."""
 

@@ -8,18 +8,25 @@ told) is INFERRED and lives in the block below: one edit corrects it.
 
 import base64
 import html
+import http.client
 import json
 import math
 import re
+import socket
+import ssl
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
+from functools import lru_cache
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import requests
 from requests.cookies import extract_cookies_to_jar
+from requests.structures import CaseInsensitiveDict
+from urllib3.util.wait import wait_for_read
 
 from vendors.http import (
     ExchangeLog,
@@ -35,7 +42,7 @@ from vendors.http import (
     session_key,
     timeouts,
 )
-from vendors.safety import vendor_text
+from vendors.safety import guarded_socket, vendor_text
 
 # ----- Wattics API: paths and answers ---------------------------------------------------
 # Published: push is POST {base}/measurements/v2/unifiedjson/ (trailing slash), the latest
@@ -278,20 +285,33 @@ def error_words(response: requests.Response, limit: int = 300) -> str:
 
 
 class PacketChannel:
-    """The push entry point, over the worker thread's keep-alive requests.Session for this
-    credential set (its cookie jar kept for the whole transmission, as Wattics asks, and
-    never shared with another organization's credentials).
+    """The push entry point: one keep-alive connection for a run's packets, with the
+    cookies of the worker thread's requests.Session for this credential set (its cookie jar
+    kept for the whole transmission, as Wattics asks, and never shared with another
+    organization's credentials).
 
-    Thousands of one-packet POSTs make requests' per-call work (merging environment
-    settings, proxies, hooks) cost more than the exchange itself on a fast link, so the
-    request is prepared once and each packet is a copy with a new body, sent by the
-    session's own adapter (its connection pool). Same contract as vendors.http.send():
-    each exchange is recorded in the ExchangeLog, no answer is VendorUnreachable."""
+    Thousands of one-packet POSTs made requests/urllib3's per-call work cost several times
+    the exchange itself, and with a worker's 200 threads each of its extra system calls
+    (timeouts set twice, a poll for a dropped connection, head and body written apart) is a
+    hand-over of the interpreter lock to another thread. So the request is prepared once by
+    the session (headers, credentials, cookies) and each packet is written, head and body
+    in one send, on an http.client connection opened through the vendor-address guard
+    (vendors.safety.guarded_socket: allowed host, checked addresses), and read back the
+    same way. Same contract as vendors.http.send(): each exchange is recorded in the
+    ExchangeLog, no answer is VendorUnreachable (and the connection is dropped)."""
 
     def __init__(self, url: str, key: str):
         self.url = url
         self.key = key
+        parts = urlsplit(url)
+        self._https = parts.scheme == "https"
+        self._host = parts.hostname or ""
+        self._target = parts.path + (f"?{parts.query}" if parts.query else "")
+        self._host_header = parts.netloc.rpartition("@")[2]
+        self._sock: socket.socket | None = None
+        self._used_at = 0.0
         self._prepared: requests.PreparedRequest | None = None
+        self._head = b""
         self._headers: dict[str, str] = {}
         self._session: requests.Session | None = None
 
@@ -300,28 +320,104 @@ class PacketChannel:
             self._prepared = s.prepare_request(requests.Request("POST", self.url, headers=headers, data=b"{}"))
             self._headers = headers
             self._session = s
+            sent = {k: v for k, v in self._prepared.headers.items() if k.lower() not in _NOT_SENT_HEADERS}
+            # A body that is not compressed is read as it is (http.client does not decode).
+            lines = [f"POST {self._target} HTTP/1.1", f"Host: {self._host_header}", "Accept-Encoding: identity"]
+            for name, value in sent.items():
+                if not _HEADER_NAME.fullmatch(name) or _ILLEGAL_HEADER_VALUE.search(value):
+                    raise requests.exceptions.InvalidHeader(f"Invalid header {name!r}")
+                lines.append(f"{name}: {value}")
+            self._head = ("\r\n".join(lines) + "\r\nContent-Length: ").encode("latin-1")
         return self._prepared
+
+    def _connection(self) -> socket.socket:
+        idle = time.monotonic() - self._used_at > IDLE_CHECK_SECONDS
+        if self._sock is not None and idle and wait_for_read(self._sock, timeout=0.0):
+            self.close()  # closed by the vendor meanwhile
+        if self._sock is None:
+            connect, read = timeouts()
+            sock = guarded_socket(self.url, connect_timeout=connect)
+            try:
+                sock.settimeout(read)
+                if self._https:
+                    sock = _tls_context().wrap_socket(sock, server_hostname=self._host)
+            except BaseException:
+                sock.close()
+                raise
+            self._sock = sock
+        return self._sock
+
+    def close(self) -> None:
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            sock.close()
 
     def post(self, body: bytes, headers: dict[str, str], log: ExchangeLog) -> requests.Response:
         s = session(self.key)
-        request = self._template(s, headers).copy()
-        request.body = body
-        request.headers["Content-Length"] = str(len(body))
         started = time.perf_counter()
+        connected = False
         try:
-            response = s.get_adapter(self.url).send(request, timeout=timeouts())
-            response.content  # noqa: B018 - read the body so the connection goes back to the pool
-        except requests.RequestException as exc:
+            request = self._template(s, headers)
+            sock = self._connection()
+            connected = True
+            # Head and body in one write: one TCP segment, one wake-up at the vendor.
+            sock.sendall(b"%b%d\r\n\r\n%b" % (self._head, len(body), body))
+            raw = http.client.HTTPResponse(sock, method="POST")
+            raw.begin()
+            content = raw.read()
+        except (OSError, http.client.HTTPException, requests.RequestException) as exc:
+            self.close()
             self._prepared = None  # made for the session dropped now
-            raise no_answer(exc, method="POST", url=self.url, log=log, session_key=self.key, started=started,
-                            request_bytes=len(body)) from exc  # fmt: skip
+            raise no_answer(_as_request_error(exc, connected=connected), method="POST", url=self.url, log=log,
+                            session_key=self.key, started=started, request_bytes=len(body)) from exc  # fmt: skip
+        self._used_at = time.monotonic()
+        if raw.will_close:
+            self.close()
+        response = requests.Response()
+        response.status_code = raw.status
+        response.reason = raw.reason
+        response._content = content
+        response.headers = CaseInsensitiveDict(raw.getheaders())
+        response.url = self.url
+        response.request = request
         if "Set-Cookie" in response.headers:
-            extract_cookies_to_jar(s.cookies, request, response.raw)
+            extract_cookies_to_jar(s.cookies, request, _CookieSource(raw))
             self._prepared = None  # the next packet carries the new cookies
         log.add(method="POST", url=self.url, status_code=response.status_code, request_bytes=len(body),
                 error="" if response.status_code < 400 else error_words(response),
                 duration_ms=(time.perf_counter() - started) * 1000)  # fmt: skip
         return response
+
+
+# What http.client refuses in a header (a name that is not a token; a line break in a value).
+_HEADER_NAME = re.compile(r"[^:\s][^:\r\n]*")
+_ILLEGAL_HEADER_VALUE = re.compile(r"\n(?![ \t])|\r(?![ \t\n])")
+# Headers of the prepared request that the channel sets itself, or that do not apply.
+_NOT_SENT_HEADERS = frozenset({"host", "content-length", "accept-encoding", "transfer-encoding"})
+# A connection idle for longer is checked for a close by the vendor before it is used again.
+IDLE_CHECK_SECONDS = 1.0
+
+
+@lru_cache(maxsize=1)
+def _tls_context() -> ssl.SSLContext:
+    # Verified against the same CA bundle as requests.
+    return ssl.create_default_context(cafile=requests.certs.where())
+
+
+class _CookieSource:
+    """What requests' extract_cookies_to_jar reads from a response: the http.client response."""
+
+    def __init__(self, raw: http.client.HTTPResponse):
+        self._original_response = raw
+
+
+def _as_request_error(exc: BaseException, *, connected: bool) -> requests.RequestException:
+    """The requests exception this failure would have been, for the same words in the log."""
+    if isinstance(exc, requests.RequestException):
+        return exc
+    if isinstance(exc, TimeoutError):
+        return requests.ReadTimeout(str(exc)) if connected else requests.ConnectTimeout(str(exc))
+    return requests.ConnectionError(str(exc))
 
 
 class WatticsClient:
@@ -337,6 +433,10 @@ class WatticsClient:
         # Built once, not per packet.
         token = base64.b64encode(f"{username}:{password}".encode()).decode()
         self.headers = {"Authorization": f"Basic {token}", "Content-Type": CONTENT_TYPE}
+
+    def close(self) -> None:
+        """Close the packet connection (the session and its cookies stay for the next run)."""
+        self.channel.close()
 
     def push(self, body: bytes) -> Result:
         try:

@@ -35,7 +35,8 @@ def _pooled() -> bool:
 @pytest.mark.django_db(transaction=True)
 def test_a_push_run_gives_its_connection_back_at_each_checkpoint(org, vendor_credentials):
     meter = factories.make_meter(factories.make_site(org), wattics_stream_id="demo-elec-1")
-    (delivery,) = deliveries_create_for_upload(upload=factories.make_stored_upload(meter, T0, 10))
+    # Made here, not enqueued: a worker of the test session must not push it meanwhile.
+    delivery = factories.make_delivery(factories.make_stored_upload(meter, T0, 10), meter, status="queued")
     run = PushRun(delivery_claim(delivery_id=delivery.pk), vendor="wattics")
     run.log.add(method="POST", url="http://127.0.0.1/x", status_code=200, duration_ms=1.0)
     run.acknowledge(1)

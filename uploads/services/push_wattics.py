@@ -91,6 +91,13 @@ class WatticsRun(PushRun):
             return self.fail(str(exc))
         client = WatticsClient(base_url=_base_url(meter), username=username, password=password,
                                stream_id=meter.wattics_stream_id, log=self.log)  # fmt: skip
+        try:
+            return self.run_with(client, builder)
+        finally:
+            client.close()
+
+    def run_with(self, client: WatticsClient, builder: PacketBuilder) -> RunEnd:
+        meter = self.meter
         answer = self.vendor_latest(client, builder)
         if isinstance(answer, RunEnd):
             return answer
