@@ -175,47 +175,11 @@ class _GuardedMixin:
             raise NewConnectionError(self, f"Failed to establish a new connection: {exc}") from exc  # type: ignore
 
 
-# A request body up to this size goes in the same write as the request's head.
-ONE_WRITE_MAX_BYTES = 16 * 1024
-
-
-class _OneWriteMixin:
-    """A small bytes body is written together with the head, in one send.
-
-    urllib3 writes the head, then the body: with TCP_NODELAY every one-packet Wattics POST
-    was two TCP segments, two system calls here and two wake-ups at the vendor. http.client
-    itself joins a bytes body to the head (HTTPConnection._send_output); this does the same
-    for the bodies urllib3 would send right after the head."""
-
-    _body_with_head: bytes | None = None
-
-    def request(self, method, url, body=None, headers=None, **kwargs):
-        small = isinstance(body, bytes) and 0 < len(body) <= ONE_WRITE_MAX_BYTES and not kwargs.get("chunked")
-        self._body_with_head = body if small else None
-        try:
-            return super().request(method, url, body=body, headers=headers, **kwargs)  # type: ignore[misc]
-        finally:
-            self._body_with_head = None
-
-    def endheaders(self, message_body=None, *, encode_chunked=False):
-        if message_body is None and self._body_with_head is not None:
-            message_body = self._body_with_head  # http.client appends a bytes body to the head
-        else:
-            self._body_with_head = None
-        return super().endheaders(message_body, encode_chunked=encode_chunked)  # type: ignore[misc]
-
-    def send(self, data):
-        if data is self._body_with_head:  # urllib3's own send of the body: already sent with the head
-            self._body_with_head = None
-            return None
-        return super().send(data)  # type: ignore[misc]
-
-
-class GuardedHTTPConnection(_OneWriteMixin, _GuardedMixin, HTTPConnection):
+class GuardedHTTPConnection(_GuardedMixin, HTTPConnection):
     pass
 
 
-class GuardedHTTPSConnection(_OneWriteMixin, _GuardedMixin, HTTPSConnection):
+class GuardedHTTPSConnection(_GuardedMixin, HTTPSConnection):
     pass
 
 
