@@ -91,3 +91,15 @@ def test_many_streams_on_a_small_pool_arrive_complete_and_in_order(worker_factor
         assert _most_at_once(done) > 2
     finally:
         worker.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_closes_its_connection_pools_at_shutdown(org):
+    from portal.celery import _close_connection_pools
+
+    factories.make_site(org)  # a connection is in use
+    _close_connection_pools()
+    pools = getattr(connection, "_connection_pools", {})
+    assert connection.alias not in pools  # closed and forgotten (SQLite: there was none)
+    connection.close()
+    assert factories.make_site(org, name="After").pk  # a new pool, or connection, serves on
