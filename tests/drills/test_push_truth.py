@@ -117,10 +117,10 @@ def test_an_identical_reupload_by_the_form_and_by_upload_csv_is_up_to_date(
             assert delivery.status == DeliveryStatus.DELIVERED, (target, delivery.last_error, delivery.note)
             assert (delivery.sent, delivery.acknowledged, delivery.rejected, delivery.already_at_vendor,
                     delivery.not_sendable) == (0, 0, 0, 8760, 0), target  # fmt: skip
-            assert "Up to date: all 8760 rows were already at the vendor" in delivery.note
+            assert "Up to date: all 8,760 rows were already at the vendor" in delivery.note
             assert not HttpExchange.objects.filter(delivery=delivery, method="POST").exists()
         page = owner_client.get(f"/uploads/{upload.pk}/")
-        assert b"Already at vendor" in page.content and b"Up to date: all 8760 rows" in page.content
+        assert b"Already at vendor" in page.content and b"Up to date: all 8,760 rows" in page.content
     # The vendors hold exactly what they held after the first push.
     assert wattics_sim.packets("demo-elec-1")["accepted"] == packets
     assert wattcarbon_sim.intervals(remote) == intervals

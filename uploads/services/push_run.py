@@ -257,12 +257,13 @@ class PushRun:
         if not self.rejected and not self.not_sendable:
             self.last_error = ""
             if self.already_at_vendor and not self.acknowledged:
-                self.say(f"Up to date: all {self.already_at_vendor} rows were already at the vendor; nothing was sent.")
+                n = self.already_at_vendor
+                self.say(f"Up to date: all {n:,} rows were already at the vendor; nothing was sent.")
             return self._end(DeliveryStatus.DELIVERED)
         if not self.rejected:
-            self.last_error = self.not_sendable_reason or f"{self.not_sendable} rows not sendable: see the note."
+            self.last_error = self.not_sendable_reason or f"{self.not_sendable:,} rows not sendable: see the note."
         if not self.acknowledged and not self.already_at_vendor:
             if self.rejected and not self.not_sendable:
-                self.last_error = f"All {self.rejected} rows were rejected. Last: {self.last_error}"
+                self.last_error = f"All {self.rejected:,} rows were rejected. Last: {self.last_error}"
             return self._end(DeliveryStatus.FAILED)
         return self._end(DeliveryStatus.PARTIALLY_FAILED)

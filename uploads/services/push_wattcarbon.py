@@ -83,7 +83,9 @@ class WattCarbonRun(PushRun):
         n = span_rows(meter_id=d.meter_id, target=d.target, first_ts=d.first_ts, last_ts=d.last_ts)
         self.already_at_vendor += n
         self.cursor_ts = d.last_ts
-        self.say(f"{n} rows were already at WattCarbon (delivered earlier for this meter, identical): not sent again.")
+        self.say(
+            f"{n:,} rows were already at WattCarbon (delivered earlier for this meter, identical): not sent again."
+        )
         return True
 
     def run_intervals(self) -> RunEnd:

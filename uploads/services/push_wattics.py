@@ -163,7 +163,7 @@ class WatticsRun(PushRun):
             n = pending.filter(held).count()
             if n:
                 self.already_at_vendor += n
-                self.say(f"{n} rows were already at Wattics (delivered earlier, identical): not sent again.")
+                self.say(f"{n:,} rows were already at Wattics (delivered earlier, identical): not sent again.")
             pending = pending.exclude(held)
         n = pending.count()
         if n and readable and self.is_our_row(latest, builder, pending):
@@ -175,7 +175,7 @@ class WatticsRun(PushRun):
             first_ts, last_ts = span["first"], span["last"]
             self.mark_not_sendable(
                 n,
-                f"{n} rows ({format_local_ts(first_ts, builder.tz)} to {format_local_ts(last_ts, builder.tz)}) "
+                f"{n:,} rows ({format_local_ts(first_ts, builder.tz)} to {format_local_ts(last_ts, builder.tz)}) "
                 f"are not sendable: Wattics already holds a later packet for stream {self.meter.wattics_stream_id} "
                 f"({format_local_ts(latest.instant, builder.tz)}) and never got these; it keeps a running register "
                 "and discards older packets, so they were not sent.",
