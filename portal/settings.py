@@ -126,6 +126,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # No JIT for the portal's queries: they are short, and a misestimated plan can cross
+    # jit_above_cost and spend hundreds of milliseconds compiling a query that runs in two.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("options", "-c jit=off")
     # A pool per process (psycopg-pool): a worker runs WORKER_CONCURRENCY threads, far more than
     # PostgreSQL's connections allow, and a push run gives its connection back between
     # checkpoints (core.db.connection_give_back), so a few connections serve them all.

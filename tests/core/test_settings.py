@@ -78,3 +78,16 @@ def test_bootstrap_creates_the_folders_the_database_and_the_admin(tmp_path):
     assert (var / "portal.sqlite3").is_file()
     for sub in ("queue", "processed", "control"):
         assert (var / "broker" / sub).is_dir()
+
+
+def test_postgresql_connections_run_without_jit(db):
+    """A page query whose estimate crosses jit_above_cost would spend far longer compiling
+    than running: the portal's connections have JIT off."""
+    import pytest
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("a PostgreSQL setting; CI runs the suite on PostgreSQL")
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone()[0] == "off"
