@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import BinaryIO
 
-from uploads.parsing import formats_rows, portfolio
+from uploads.parsing import batches, formats_rows, portfolio
 from uploads.parsing.checks import SeriesChecks
 from uploads.parsing.columns import (
     BILLS,
@@ -29,6 +29,7 @@ from uploads.parsing.columns import (
     layout,
 )
 from uploads.parsing.formats import open_source
+from uploads.parsing.batches import ReadingBatch
 from uploads.parsing.rows import BillRow, BillStart, MeterInfo, MeterResolver, ReadingRow, RowError, RowReader
 from uploads.parsing.source import FileProblem
 
@@ -43,6 +44,7 @@ __all__ = [
     "MappingNeeded",
     "MeterInfo",
     "ParsedFile",
+    "ReadingBatch",
     "ReadingRow",
     "RowError",
 ]
@@ -118,27 +120,38 @@ class ParsedFile:
 
     def __iter__(self) -> Iterator[ReadingRow | BillRow | RowError]:
         for line, cells in self.source.rows():
-            result = self.reader.read(line, cells)
-            if isinstance(result, list):
-                yield from result
-                continue
-            if isinstance(result, BillStart) and result.energy_kwh is None:
-                # An end marker: it closes the period before it and holds no energy to convert.
-                yield from self._close_bill(result)
-                continue
-            adjusted = self.post.adjust(result, line, cells)
-            if isinstance(adjusted, RowError):
-                if isinstance(result, BillStart):
-                    # Its date still ends the period before it; its own energy is unusable.
-                    yield from self._close_bill(dataclasses.replace(result, energy_kwh=None))
-                yield adjusted
-                continue
-            result = adjusted
+            yield from self.record(line, cells)
+        yield from self.unclosed_bills()
+
+    def batches(self) -> Iterator[ReadingBatch | ReadingRow | BillRow | RowError]:
+        """What iterating gives, in the same order, with runs of valid readings of a CSV as arrays."""
+        yield from batches.read(self)
+
+    def record(self, line: int, cells: list[str]) -> Iterator[ReadingRow | BillRow | RowError]:
+        """One CSV record through the reader, the unit adjustments and the series checks."""
+        result = self.reader.read(line, cells)
+        if isinstance(result, list):
+            yield from result
+            return
+        if isinstance(result, BillStart) and result.energy_kwh is None:
+            # An end marker: it closes the period before it and holds no energy to convert.
+            yield from self._close_bill(result)
+            return
+        adjusted = self.post.adjust(result, line, cells)
+        if isinstance(adjusted, RowError):
             if isinstance(result, BillStart):
-                yield from self._close_bill(result)
-                continue
-            self.intervals[result.meter.id] = result.meter.interval_minutes
-            yield self.checks.check(result) or result
+                # Its date still ends the period before it; its own energy is unusable.
+                yield from self._close_bill(dataclasses.replace(result, energy_kwh=None))
+            yield adjusted
+            return
+        result = adjusted
+        if isinstance(result, BillStart):
+            yield from self._close_bill(result)
+            return
+        self.intervals[result.meter.id] = result.meter.interval_minutes
+        yield self.checks.check(result) or result
+
+    def unclosed_bills(self) -> Iterator[RowError]:
         for start in self._open_bills.values():
             yield RowError(
                 start.line,

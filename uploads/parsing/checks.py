@@ -12,14 +12,27 @@ suspicious (net export? sign error?) on any other meter: a warning, never an err
 """
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
-from uploads.parsing.rows import BillRow, ReadingRow, RowError
+import numpy as np
+
+from uploads.parsing.rows import BillRow, MeterInfo, ReadingRow, RowError
 
 EXAMPLES = 3
 BILL_DAYS = (25, 70)  # WattCarbon: monthly periods of 25-35 days, bimonthly up to 70.
 # Readings this far apart are month (or longer) totals: bills, never intervals.
 MONTH_TOTAL_STEP = timedelta(days=27)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+
+
+def from_us(us: int) -> datetime:
+    """Microseconds since the Unix epoch as an aware UTC datetime (what the row reader gives)."""
+    return EPOCH + timedelta(microseconds=us)
+
+
+def to_us(ts: datetime) -> int:
+    return (ts - EPOCH) // _US
 
 
 @dataclass
@@ -77,6 +90,70 @@ class SeriesChecks:
                     s.gap_examples.append(f"{s.latest:%Y-%m-%d %H:%M} → {row.ts:%Y-%m-%d %H:%M} UTC")
         s.latest, s.latest_line = row.ts, row.line
         return None
+
+    def readings_run(
+        self, *, meters: list[MeterInfo], meter: np.ndarray, ts_us: np.ndarray, value: np.ndarray, line: np.ndarray
+    ) -> int:
+        """check() for a run of valid readings given as arrays in file order (meter: index into `meters`).
+
+        Takes the rows before the first one that repeats or goes back in time for its meter
+        (that one needs check() itself, for its error or its count) and returns how many it took.
+        Counts, gaps and their first examples, steps and the latest instant are what check()
+        would leave, row after row."""
+        n = len(ts_us)
+        order = np.argsort(meter, kind="stable")  # per meter, in file order
+        m_s, t_s = meter[order], ts_us[order]
+        starts = np.ones(n, dtype=bool)
+        starts[1:] = m_s[1:] != m_s[:-1]
+        prev = np.empty(n, dtype=np.int64)
+        prev[1:] = t_s[:-1]
+        has_prev = ~starts
+        for p in np.flatnonzero(starts):
+            s = self.series.get(meters[m_s[p]].id)
+            if s is not None and s.latest is not None:
+                prev[p], has_prev[p] = to_us(s.latest), True  # type: ignore[arg-type]
+        bad = has_prev & (t_s <= prev)
+        taken = int(order[bad].min()) if bad.any() else n
+        keep = order < taken
+        if not taken:
+            return 0
+        m_s, t_s, prev, has_prev, starts = m_s[keep], t_s[keep], prev[keep], has_prev[keep], starts[keep]
+        v_s, l_s, first_pos = value[order][keep], line[order][keep], order[keep]
+        k = len(meters)
+        step_us = np.array([m.interval_minutes * 60_000_000 for m in meters], dtype=np.int64)
+        stepped = has_prev
+        diff = np.where(stepped, t_s - prev, 0)
+        missing = np.where(stepped, diff // step_us[m_s] - 1, 0)
+        gap = stepped & (missing >= 1)
+        count = np.bincount(m_s, minlength=k)
+        negatives = np.bincount(m_s[v_s < 0], minlength=k)
+        steps = np.bincount(m_s[stepped], minlength=k)
+        long_steps = np.bincount(m_s[stepped & (diff >= to_us(EPOCH + MONTH_TOTAL_STEP))], minlength=k)
+        gaps = np.bincount(m_s[gap], minlength=k)
+        missing_sum = np.zeros(k, dtype=np.int64)
+        np.add.at(missing_sum, m_s[gap], missing[gap])
+        group_starts = np.flatnonzero(starts)
+        group_ends = np.append(group_starts[1:], len(m_s)) - 1
+        # A meter met for the first time joins the series where check() would add it: at its first row.
+        for g in np.argsort(first_pos[group_starts], kind="stable"):
+            a, b = group_starts[g], group_ends[g]
+            m = int(m_s[a])
+            info = meters[m]
+            s = self._get(info)
+            s.count += int(count[m])
+            if not info.production:
+                s.negatives += int(negatives[m])
+            s.steps += int(steps[m])
+            s.long_steps += int(long_steps[m])
+            if gaps[m]:
+                s.gaps += int(gaps[m])
+                s.missing += int(missing_sum[m])
+                for i in np.flatnonzero(gap[a : b + 1])[: max(0, EXAMPLES - len(s.gap_examples))]:
+                    s.gap_examples.append(
+                        f"{from_us(int(prev[a + i])):%Y-%m-%d %H:%M} → {from_us(int(t_s[a + i])):%Y-%m-%d %H:%M} UTC"
+                    )
+            s.latest, s.latest_line = from_us(int(t_s[b])), int(l_s[b])
+        return taken
 
     def _bill(self, row: BillRow) -> RowError | None:
         s = self._get(row.meter)

@@ -50,10 +50,12 @@ from uploads.parsing import (
     MappingNeeded,
     MeterInfo,
     ParsedFile,
+    ReadingBatch,
     ReadingRow,
     RowError,
     sample_rows,
 )
+from uploads.parsing.checks import from_us
 from uploads.parsing.columns import detect
 from uploads.services import formats_hooks, ingest_storage, readings_store, staging
 
@@ -460,7 +462,9 @@ def _parse_progress(upload: Upload, claim: _Claim, *, rows: int, raw) -> None:
 BEAT_EVERY_ROWS = 1000
 
 
-def _validate(upload: Upload, *, claim: _Claim, max_rows: int | None = None) -> dict:
+def _validate(upload: Upload, *, claim: _Claim, max_rows: int | None = None, writer: Any = None) -> dict:
+    """The fields of a checked upload. `writer` (add(row), add_arrays(meter_id=, ts_us=, value=)) is
+    given every valid row in file order, for a store that needs no second parse."""
     fields: dict = {"error": "", "warnings": [], "preview": [], "error_report": ""}
     fields.update(rows_total=0, rows_valid=0, rows_invalid=0, rows_stored=0, period_start=None, period_end=None)
     if upload.error_report:
@@ -476,7 +480,7 @@ def _validate(upload: Upload, *, claim: _Claim, max_rows: int | None = None) -> 
             # A mapping saved for exactly this header is applied without asking (formats).
             if formats_hooks.apply_saved_mapping(upload, options.get("header", [])):
                 raw.seek(0)
-                return _validate(upload, claim=claim, max_rows=max_rows)
+                return _validate(upload, claim=claim, max_rows=max_rows, writer=writer)
             header = options.get("header", [])
             mapping = upload.column_mapping or formats_hooks.suggested_mapping(upload, header) or detect(header)
             return fields | {
@@ -486,13 +490,34 @@ def _validate(upload: Upload, *, claim: _Claim, max_rows: int | None = None) -> 
                 "column_mapping": mapping,
             }
         report, preview = _Report(), cast(list[dict], [])
-        valid = invalid = 0
+        valid = invalid = read = 0
         last_bad_line = 0
         start = end = None
         # Readings are staged as they are checked, so the store need not parse the file again.
         writer = None if parsed.layout.kind == BILLS else staging.StagingWriter(staging.staging_path(upload))
         try:
-            for read, row in enumerate(parsed, 1):
+            for row in parsed.batches():
+                if isinstance(row, ReadingBatch):
+                    # Valid readings as arrays: counted, previewed and staged as the rows they stand for.
+                    n = len(row)
+                    crossed = (read + n) // BEAT_EVERY_ROWS * BEAT_EVERY_ROWS
+                    if crossed > read:
+                        if max_rows is not None and crossed > max_rows:
+                            raise _HandOver()
+                        claim.beat()
+                    read += n
+                    for at in range((valid // PROGRESS_EVERY_ROWS + 1) * PROGRESS_EVERY_ROWS, valid + n + 1,
+                                    PROGRESS_EVERY_ROWS):  # fmt: skip
+                        _parse_progress(upload, claim, rows=at + invalid, raw=raw)
+                    valid += n
+                    preview += [_preview(row.row(i)) for i in range(min(n, PREVIEW_ROWS - len(preview)))]
+                    first, last = from_us(int(row.ts_us.min())), from_us(int(row.ts_us.max()))
+                    start = first if start is None else min(start, first)
+                    end = last if end is None else max(end, last)
+                    if writer is not None:
+                        writer.add_arrays(meter_id=row.meter_id, ts_us=row.ts_us, value=row.value)
+                    continue
+                read += 1
                 if read % BEAT_EVERY_ROWS == 0:
                     if max_rows is not None and read > max_rows:
                         raise _HandOver()
@@ -512,6 +537,8 @@ def _validate(upload: Upload, *, claim: _Claim, max_rows: int | None = None) -> 
                 first, last = _span(row)
                 start = first if start is None else min(start, first)
                 end = last if end is None else max(end, last)
+                if writer is not None:
+                    writer.add(row)
         except FileProblem as exc:
             if writer is not None:
                 writer.discard()
