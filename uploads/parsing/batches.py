@@ -192,9 +192,11 @@ class _Feed:
         while b"\n" not in pieces[-1] and _tail(pieces) <= MAX_LINE_BYTES and (piece := self._more()):
             pieces.append(piece)
         self.buf, self.pos = b"".join(pieces), 0
-        cut = self.buf.rfind(b"\n") + 1
-        if (self.eof and self.error is None) or (cut == 0 and not self.eof):
-            cut = len(self.buf)  # the last line, or a line too long (CsvSource reports it)
+        cut = self.buf.find(b"\n", size - 1) + 1 or self.buf.rfind(b"\n") + 1
+        if self.eof and self.error is None and self.buf.find(b"\n", cut) < 0:
+            cut = len(self.buf)  # the last line has no newline
+        elif cut == 0 and not self.eof:
+            cut = len(self.buf)  # a line too long: CsvSource reports it
         return self.buf[:cut]
 
     def consume(self, n: int) -> None:
@@ -355,9 +357,9 @@ class _Blocks:
 
     def _items(self, cols, lines, ok, meters, meter, ts_us, value) -> Iterator[Item]:
         parsed = self.parsed
-        for info in meters:
+        for m in np.unique(meter[ok]).tolist():
             # What ParsedFile.record notes for each valid reading (read when the warnings are written).
-            parsed.intervals[info.id] = info.interval_minutes
+            parsed.intervals[meters[m].id] = meters[m].interval_minutes
         n = len(lines)
         ids = np.array([m.id for m in meters], dtype=np.int64)
         start = 0
@@ -403,7 +405,7 @@ _SHAPES = [
     date + time + zone
     for date in ("DDDD-DD-DD",)
     for time in ("", "?DD:DD", "?DD:DD:DD")
-    for zone in (("",) if not time else ("", "Z", "±DD:DD"))
+    for zone in (("",) if not time else ("", "Z", "±DD:DD", "±DDDD"))
 ]
 
 
@@ -445,7 +447,7 @@ def _distinct_timestamps(col) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
         zero = np.zeros(rows.size, dtype=np.int64)
         year, month, day = number(0, 4), number(4, 2), number(6, 2)
         hour, minute = (number(8, 2), number(10, 2)) if len(digit_at) > 8 else (zero, zero)
-        second = number(12, 2) if len(digit_at) in (14, 18) else zero
+        second = number(12, 2) if "?DD:DD:DD" in shape else zero
         good &= (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1) & (hour <= 23) & (minute <= 59)
         good &= second <= 59
         month = np.clip(month, 1, 12)
