@@ -118,8 +118,7 @@ def read(parsed: "ParsedFile") -> Iterator[Item]:
         parsed_block = _parse(block, width=len(parsed.header), delimiter=source.delimiter)
         rows = None
         if parsed_block is not None:
-            table, line_index, line_count = parsed_block
-            rows = blocks.check(table, source.line_no + 1 + line_index)
+            rows = blocks.check(parsed_block, source.line_no + 1)
         if rows is None:
             # Row by row, through CsvSource, to the end of the block (or of the record that spans it).
             end = feed.offset + len(block)
@@ -129,7 +128,7 @@ def read(parsed: "ParsedFile") -> Iterator[Item]:
                     break
             continue
         feed.consume(len(block))
-        source.line_no += line_count
+        source.line_no += parsed_block.line_count  # type: ignore[union-attr]
         yield from rows
     # What is left: a last partial line before a read error (CsvSource raises it), or nothing.
     for line, cells in records:
@@ -215,9 +214,20 @@ def _tail(pieces: list[bytes]) -> int:
     return n
 
 
-def _parse(block: bytes, *, width: int, delimiter: str):
-    """(table of strings, index of each row's line in the block, lines in the block), or None
-    when the csv module could read the block differently from pyarrow."""
+@dataclass
+class _Block:
+    """A block parsed by pyarrow: its rows as strings, where each row's line is (index in the
+    block), the rows of another width (pyarrow skips them: line index and cells, for the row
+    reader), and how many lines the block has."""
+
+    table: pa.Table
+    line_index: np.ndarray
+    odd: list[tuple[int, list[str]]]
+    line_count: int
+
+
+def _parse(block: bytes, *, width: int, delimiter: str) -> _Block | None:
+    """The block parsed, or None when the csv module could read it differently from pyarrow."""
     if b'"' in block or b"\x00" in block or block.startswith(codecs.BOM_UTF8):
         return None
     crs = block.count(b"\r")
@@ -236,26 +246,42 @@ def _parse(block: bytes, *, width: int, delimiter: str):
     starts = np.concatenate(([0], ends[:-1] + 1))
     if int((ends - starts + newline).max()) > MAX_LINE_BYTES:
         return None
-    content = ends - starts
     has_cr = np.zeros(len(ends), dtype=bool)
-    filled = content > 0
+    filled = ends > starts
     has_cr[filled] = data[ends[filled] - 1] == 13
-    line_index = np.flatnonzero(content - has_cr > 0)  # pyarrow skips empty lines, CsvSource blank rows
+    ends = ends - has_cr
+    line_index = np.flatnonzero(ends > starts)  # pyarrow skips empty lines, CsvSource blank rows
+    skipped: list[int] = []
+
+    def other_width(row) -> str:
+        if row.number is None:
+            return "error"
+        skipped.append(row.number - 1)  # numbered among the non-empty lines, from 1
+        return "skip"
+
     names = [f"c{i}" for i in range(width)]
     try:
         table = pacsv.read_csv(
             pa.py_buffer(block),
             read_options=pacsv.ReadOptions(column_names=names, use_threads=False),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char=False, newlines_in_values=False),
+            parse_options=pacsv.ParseOptions(
+                delimiter=delimiter, quote_char=False, newlines_in_values=False, invalid_row_handler=other_width
+            ),
             convert_options=pacsv.ConvertOptions(
                 column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False
             ),
         )
     except pa.ArrowInvalid:
-        return None  # a row of another width, mostly: CsvSource and RowReader say how
-    if table.num_rows != len(line_index):
         return None
-    return table, line_index.astype(np.int64), len(ends)
+    if table.num_rows + len(skipped) != len(line_index):
+        return None
+    odd = []
+    for i in skipped:
+        at = int(line_index[i])
+        # No quote in the block: the csv module's cells are the line split at the delimiter.
+        odd.append((at, block[starts[at] : ends[at]].decode("utf-8").split(delimiter)))
+    kept = np.delete(line_index, skipped) if skipped else line_index
+    return _Block(table, kept.astype(np.int64), odd, len(starts))
 
 
 class _Blocks:
@@ -271,9 +297,9 @@ class _Blocks:
         self.latest_us = to_us(reader.now + FUTURE_TOLERANCE)
         self._offsets: dict[tuple[ZoneInfo, int], int | None] = {}
 
-    def check(self, table, lines: np.ndarray) -> Iterator[Item] | None:
+    def check(self, block: _Block, first_line: int) -> Iterator[Item] | None:
         """The block's items, or None when it is better read row by row (nothing changed yet)."""
-        n = table.num_rows
+        table, n = block.table, block.table.num_rows
         cols = [table.column(i).combine_chunks() for i in range(table.num_columns)]
         meters, meter = self._meters(cols)
         ok = meter >= 0
@@ -284,9 +310,11 @@ class _Blocks:
         ok &= ts_ok
         ts_us = self._utc(naive_us, offset_us, aware, ok, meter, meters)
         ok &= (ts_us >= self.earliest_us) & (ts_us <= self.latest_us)
-        if n and (n - int(ok.sum())) > MAX_ROW_BY_ROW_SHARE * n:
+        if (n - int(ok.sum()) + len(block.odd)) > MAX_ROW_BY_ROW_SHARE * (n + len(block.odd)):
             return None
-        return self._items(cols, lines, ok, meters, meter, ts_us, value)
+        lines = first_line + block.line_index
+        odd = [(first_line + at, cells) for at, cells in block.odd]
+        return self._items(cols, lines, odd, ok, meters, meter, ts_us, value)
 
     def _meters(self, cols) -> tuple[list[MeterInfo], np.ndarray]:
         """The block's meters, and each row's index among them (-1: the row reader says why not)."""
@@ -355,22 +383,30 @@ class _Blocks:
             self._offsets[key] = None if only is None else only // _US
         return self._offsets[key]
 
-    def _items(self, cols, lines, ok, meters, meter, ts_us, value) -> Iterator[Item]:
+    def _items(self, cols, lines, odd, ok, meters, meter, ts_us, value) -> Iterator[Item]:
         parsed = self.parsed
         for m in np.unique(meter[ok]).tolist():
             # What ParsedFile.record notes for each valid reading (read when the warnings are written).
             parsed.intervals[meters[m].id] = meters[m].interval_minutes
         n = len(lines)
         ids = np.array([m.id for m in meters], dtype=np.int64)
+        # The rows for the row reader, in file order: the table's it is not sure of (at their
+        # index), and the rows of another width pyarrow skipped (before the table's next row).
+        stops = [(int(np.searchsorted(lines, line)), 0, line, cells) for line, cells in odd]
+        stops += [(i, 1, int(lines[i]), None) for i in np.flatnonzero(~ok).tolist()]
+        stops.sort(key=lambda stop: (stop[0], stop[1]))
         start = 0
-        for stop in [*np.flatnonzero(~ok).tolist(), n]:
-            if stop > start:
-                yield from self._run(start, stop, lines, meters, ids, meter, ts_us, value)
-            if stop < n:
-                cells = [col[stop].as_py() for col in cols]
-                if any(cell.strip() for cell in cells):  # CsvSource skips a blank row
-                    yield from parsed.record(int(lines[stop]), cells)
-            start = stop + 1
+        for at, in_table, line, cells in [*stops, (n, 0, 0, None)]:
+            if at > start:
+                yield from self._run(start, at, lines, meters, ids, meter, ts_us, value)
+                start = at
+            if at == n and cells is None:
+                break
+            if in_table:
+                cells = [col[at].as_py() for col in cols]
+                start = at + 1
+            if any(cell.strip() for cell in cells):  # CsvSource skips a blank row
+                yield from parsed.record(line, cells)
 
     def _run(self, a, b, lines, meters, ids, meter, ts_us, value) -> Iterator[Item]:
         """Rows a..b-1, all valid readings: batches, split where an instant repeats or goes back."""
