@@ -185,11 +185,13 @@ def decimal_comma(seed: int) -> bytes:
     rng = random.Random(seed)
     lines = ["timestamp;value;meter"]
     ts = datetime(2024, 5, 1)
-    for i in range(600):
+    for _ in range(600):
         ts += timedelta(minutes=15)
-        value = rng.choice([f"{rng.uniform(0, 9):.2f}".replace(".", ","), f"{rng.uniform(0, 9):.2f}", "1.234,5",
-                            "-0,5", ",5", "1,", "1,2,3", "1.2,3", "x"])  # fmt: skip
-        lines.append(f"{ts:%Y-%m-%d %H:%M};{value};{rng.choice(['Zähler Süd', 'Hall', ' Hall'])}")
+        value = f"{rng.uniform(-1, 9):.2f}".replace(".", ",")
+        if rng.random() < 0.05:
+            value = rng.choice(["2.5", "1.234,5", "-0,5", ",5", "1,", "1,2,3", "1.2,3", "x", "1e3", "2,5e-1"])
+        meter_name = "Zähler Süd" if rng.random() < 0.5 else "Hall"
+        lines.append(f"{ts:%Y-%m-%d %H:%M};{value};{meter_name if rng.random() > 0.02 else ' Hall'}")
     return ("\n".join(lines) + "\n").encode()
 
 
@@ -212,6 +214,10 @@ GENERATED = {
     "naive_local_dst": lambda: naive_local(7),
     "decimal_comma": lambda: decimal_comma(8),
     "quotes": lambda: with_quotes(9),
+    "all_quoted": lambda: b"\n".join(
+        b",".join(b'"' + cell + b'"' for cell in line.split(b",")) for line in many_meters(25).split(b"\n")
+    ),
+    "odd_quotes": lambda: many_meters(26).replace(b"Hall,", b'Ha"ll,', 5).replace(b"Dock,", b'"Do""ck",', 5),
     "lone_cr": lambda: many_meters(10, 200).replace(b"\n", b"\r", 3),
     "bom_in_a_row": lambda: many_meters(11, 200).replace(b"\nMain", "\n\ufeffMain".encode(), 1),
     "invalid_utf8_late": lambda: many_meters(12, 800) + b"Main,2024-09-01T00:00:00Z,\xff\n" + many_meters(13, 50),

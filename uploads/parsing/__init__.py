@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import BinaryIO
 
 from uploads.parsing import batches, formats_rows, portfolio
+from uploads.parsing.batches import ReadingBatch
 from uploads.parsing.checks import SeriesChecks
 from uploads.parsing.columns import (
     BILLS,
@@ -29,7 +30,6 @@ from uploads.parsing.columns import (
     layout,
 )
 from uploads.parsing.formats import open_source
-from uploads.parsing.batches import ReadingBatch
 from uploads.parsing.rows import BillRow, BillStart, MeterInfo, MeterResolver, ReadingRow, RowError, RowReader
 from uploads.parsing.source import FileProblem
 

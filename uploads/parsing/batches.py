@@ -25,6 +25,7 @@ Green Button, and those files are read row by row.
 """
 
 import codecs
+import csv
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -228,7 +229,7 @@ class _Block:
 
 def _parse(block: bytes, *, width: int, delimiter: str) -> _Block | None:
     """The block parsed, or None when the csv module could read it differently from pyarrow."""
-    if b'"' in block or b"\x00" in block or block.startswith(codecs.BOM_UTF8):
+    if b"\x00" in block or block.startswith(codecs.BOM_UTF8):
         return None
     crs = block.count(b"\r")
     if crs and crs != block.count(b"\r\n"):
@@ -251,6 +252,9 @@ def _parse(block: bytes, *, width: int, delimiter: str) -> _Block | None:
     has_cr[filled] = data[ends[filled] - 1] == 13
     ends = ends - has_cr
     line_index = np.flatnonzero(ends > starts)  # pyarrow skips empty lines, CsvSource blank rows
+    quoted = b'"' in block
+    if quoted and not _whole_fields_quoted(data, starts, ends, ord(delimiter)):
+        return None
     skipped: list[int] = []
 
     def other_width(row) -> str:
@@ -265,7 +269,10 @@ def _parse(block: bytes, *, width: int, delimiter: str) -> _Block | None:
             pa.py_buffer(block),
             read_options=pacsv.ReadOptions(column_names=names, use_threads=False),
             parse_options=pacsv.ParseOptions(
-                delimiter=delimiter, quote_char=False, newlines_in_values=False, invalid_row_handler=other_width
+                delimiter=delimiter,
+                quote_char='"' if quoted else False,
+                newlines_in_values=False,
+                invalid_row_handler=other_width,
             ),
             convert_options=pacsv.ConvertOptions(
                 column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False
@@ -278,10 +285,27 @@ def _parse(block: bytes, *, width: int, delimiter: str) -> _Block | None:
     odd = []
     for i in skipped:
         at = int(line_index[i])
-        # No quote in the block: the csv module's cells are the line split at the delimiter.
-        odd.append((at, block[starts[at] : ends[at]].decode("utf-8").split(delimiter)))
+        text = block[starts[at] : ends[at]].decode("utf-8")
+        odd.append((at, next(csv.reader([text], delimiter=delimiter, strict=True))))
     kept = np.delete(line_index, skipped) if skipped else line_index
     return _Block(table, kept.astype(np.int64), odd, len(starts))
+
+
+def _whole_fields_quoted(data: np.ndarray, starts: np.ndarray, ends: np.ndarray, delimiter: int) -> bool:
+    """Whether every quote opens or closes a whole field on one line ("a","b,c",d): read so,
+    the csv module and pyarrow give the same cells. Any other quote (a doubled one, one inside
+    a field, a field spanning lines) leaves the block to CsvSource."""
+    at = np.flatnonzero(data == 34)
+    if at.size % 2:
+        return False
+    line = np.searchsorted(starts, at, side="right") - 1
+    opens, closes = at[0::2], at[1::2]
+    if (line[0::2] != line[1::2]).any() or (closes >= ends[line[1::2]]).any():
+        return False
+    field_starts = (opens == starts[line[0::2]]) | (data[opens - 1] == delimiter)
+    after = closes + 1
+    field_ends = (after == ends[line[1::2]]) | (data[np.minimum(after, len(data) - 1)] == delimiter)
+    return bool(field_starts.all() and field_ends.all())
 
 
 class _Blocks:
@@ -378,7 +402,9 @@ class _Blocks:
             if len(self._offsets) > 100_000:
                 self._offsets.clear()
             start = _NAIVE_EPOCH + timedelta(hours=hour)
-            found = {t.replace(tzinfo=tz, fold=f).utcoffset() for t in (start, start + _LAST_US_OF_HOUR) for f in (0, 1)}
+            found = {
+                t.replace(tzinfo=tz, fold=f).utcoffset() for t in (start, start + _LAST_US_OF_HOUR) for f in (0, 1)
+            }
             only = found.pop() if len(found) == 1 else None
             self._offsets[key] = None if only is None else only // _US
         return self._offsets[key]
