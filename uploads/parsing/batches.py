@@ -117,10 +117,8 @@ def read(parsed: "ParsedFile") -> Iterator[Item]:
     blocks = _Blocks(parsed)
     while block := feed.peek_block(BLOCK_BYTES):
         parsed_block = _parse(block, width=len(parsed.header), delimiter=source.delimiter)
-        rows = None
-        if parsed_block is not None:
-            rows = blocks.check(parsed_block, source.line_no + 1)
-        if rows is None:
+        rows = None if parsed_block is None else blocks.check(parsed_block, source.line_no + 1)
+        if parsed_block is None or rows is None:
             # Row by row, through CsvSource, to the end of the block (or of the record that spans it).
             end = feed.offset + len(block)
             for line, cells in records:
@@ -129,7 +127,7 @@ def read(parsed: "ParsedFile") -> Iterator[Item]:
                     break
             continue
         feed.consume(len(block))
-        source.line_no += parsed_block.line_count  # type: ignore[union-attr]
+        source.line_no += parsed_block.line_count
         yield from rows
     # What is left: a last partial line before a read error (CsvSource raises it), or nothing.
     for line, cells in records:
@@ -362,6 +360,15 @@ class _Blocks:
         return meters, of_code[codes]
 
     def _values(self, col) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's value, and whether it is one parse_number reads (plain decimal notation, finite)."""
+        encoded = col.dictionary_encode()
+        if len(encoded.dictionary) * 2 < len(col):  # many repeats: each distinct text read once
+            codes = encoded.indices.to_numpy(zero_copy_only=False)
+            value, ok = self._distinct_values(encoded.dictionary)
+            return value[codes], ok[codes]
+        return self._distinct_values(col)
+
+    def _distinct_values(self, col) -> tuple[np.ndarray, np.ndarray]:
         decimal_comma = self.parsed.reader.decimal_comma
         matched = pc.match_substring_regex(col, _DECIMAL_COMMA if decimal_comma else _PLAIN)
         text = pc.replace_substring(col, ",", ".") if decimal_comma else col
@@ -411,7 +418,7 @@ class _Blocks:
 
     def _items(self, cols, lines, odd, ok, meters, meter, ts_us, value) -> Iterator[Item]:
         parsed = self.parsed
-        for m in np.unique(meter[ok]).tolist():
+        for m in np.flatnonzero(np.bincount(meter[ok], minlength=len(meters))).tolist():
             # What ParsedFile.record notes for each valid reading (read when the warnings are written).
             parsed.intervals[meters[m].id] = meters[m].interval_minutes
         n = len(lines)
