@@ -462,9 +462,7 @@ def _parse_progress(upload: Upload, claim: _Claim, *, rows: int, raw) -> None:
 BEAT_EVERY_ROWS = 1000
 
 
-def _validate(upload: Upload, *, claim: _Claim, max_rows: int | None = None, writer: Any = None) -> dict:
-    """The fields of a checked upload. `writer` (add(row), add_arrays(meter_id=, ts_us=, value=)) is
-    given every valid row in file order, for a store that needs no second parse."""
+def _validate(upload: Upload, *, claim: _Claim, max_rows: int | None = None) -> dict:
     fields: dict = {"error": "", "warnings": [], "preview": [], "error_report": ""}
     fields.update(rows_total=0, rows_valid=0, rows_invalid=0, rows_stored=0, period_start=None, period_end=None)
     if upload.error_report:
@@ -480,7 +478,7 @@ def _validate(upload: Upload, *, claim: _Claim, max_rows: int | None = None, wri
             # A mapping saved for exactly this header is applied without asking (formats).
             if formats_hooks.apply_saved_mapping(upload, options.get("header", [])):
                 raw.seek(0)
-                return _validate(upload, claim=claim, max_rows=max_rows, writer=writer)
+                return _validate(upload, claim=claim, max_rows=max_rows)
             header = options.get("header", [])
             mapping = upload.column_mapping or formats_hooks.suggested_mapping(upload, header) or detect(header)
             return fields | {
@@ -537,8 +535,6 @@ def _validate(upload: Upload, *, claim: _Claim, max_rows: int | None = None, wri
                 first, last = _span(row)
                 start = first if start is None else min(start, first)
                 end = last if end is None else max(end, last)
-                if writer is not None:
-                    writer.add(row)
         except FileProblem as exc:
             if writer is not None:
                 writer.discard()
