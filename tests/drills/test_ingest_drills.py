@@ -26,9 +26,12 @@ ROWS = 1_200_000
 
 
 def quarter_hours(count: int) -> bytes:
+    """A file checked row by row (its unit column keeps it off the arrays, which check 1.2M rows in
+    about a second, less than the stale bound): the drills need a parse that lasts."""
     start = datetime(1990, 1, 1, tzinfo=UTC)  # 1.2M quarter hours end in 2024
     step = timedelta(minutes=15)
-    lines = ["timestamp,energy_kwh"] + [f"{(start + i * step).isoformat()},{i % 97 / 4}" for i in range(count)]
+    lines = ["timestamp,energy_kwh,unit"]
+    lines += [f"{(start + i * step).isoformat()},{i % 97 / 4},kWh" for i in range(count)]
     return gzip.compress(("\n".join(lines) + "\n").encode(), compresslevel=1)
 
 
