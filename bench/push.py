@@ -306,7 +306,7 @@ def main() -> None:
     parts = {int(p) for p in args.parts.split(",")}
     packets = 1_000 if args.quick else 10_000
     per_meter = 50 if args.quick else 200
-    many, many_packets = (50, 60) if args.quick else (MANY_STREAMS, MANY_PACKETS)
+    n_streams, many_packets = (50, 60) if args.quick else (MANY_STREAMS, MANY_PACKETS)
 
     common.recreate_database()
     common.setup_django()
@@ -318,7 +318,7 @@ def main() -> None:
     from uploads.services.deliveries import deliveries_create_for_upload
 
     streams = ["bench-portal", "bench-raw", "bench-naive"] + [f"bench-par-{i:02d}" for i in range(PARALLEL_METERS)]
-    streams += [f"bench-many-{i:03d}" for i in range(many)]
+    streams += [f"bench-many-{i:03d}" for i in range(n_streams)]
     sim = SimulatorProcess("wattics", "--streams", ",".join(streams)).start()
     try:
         org = Organization.objects.create(name="Bench", slug="bench")
@@ -374,7 +374,7 @@ def main() -> None:
         if 2 in parts:
             # --- part 2: 16 meters, 20 ms latency, serial vs a real worker ----------------------
             meters = [make_meter(site, f"Parallel {i:02d}", f"bench-par-{i:02d}") for i in range(PARALLEL_METERS)]
-            many = Upload.objects.create(
+            parallel_upload = Upload.objects.create(
                 organization=org,
                 original_name="many.csv",
                 status="stored",
@@ -382,7 +382,7 @@ def main() -> None:
                 rows_total=PARALLEL_METERS * per_meter,
                 rows_valid=PARALLEL_METERS * per_meter,
             )
-            store_readings(many, meters, per_meter)
+            store_readings(parallel_upload, meters, per_meter)
             serial_s: list[float] = []
             serial_upload = Upload.objects.create(
                 organization=org, original_name="serial.csv", status="stored", targets=["wattics"]
@@ -403,9 +403,10 @@ def main() -> None:
                     sim.reset()
                     sim.faults(latency_ms=LATENCY_MS)
                     Delivery.objects.filter(meter__in=meters).delete()
+                    # Enqueued at once: no transaction is open.
                     with common.Timer() as t:
-                        created = deliveries_create_for_upload(upload=many)  # enqueued at once: no transaction is open
-                        wait_delivered(many, len(created), timeout=600)
+                        created = deliveries_create_for_upload(upload=parallel_upload)
+                        wait_delivered(parallel_upload, len(created), timeout=600)
                     parallel_s.append(t.seconds)
                     assert all(accepted(sim, m.wattics_stream_id) == per_meter + 1 for m in meters)
             finally:
@@ -420,7 +421,7 @@ def main() -> None:
                 "ideal_parallel_s": per_meter * LATENCY_MS / 1000,
             }
         if 3 in parts:
-            part3 = many_streams(sim, org, site, streams=many, packets=many_packets, latency_ms=MANY_LATENCY_MS)
+            part3 = many_streams(sim, org, site, streams=n_streams, packets=many_packets, latency_ms=MANY_LATENCY_MS)
     finally:
         sim.stop()
 
