@@ -34,7 +34,9 @@ def test_demand_response_events_are_uploaded_from_the_device_page(
     login(page, "owner")
     page.goto(f"/devices/{device.pk}/")
     assert "Sync the device to WattCarbon first" in page.locator("main").inner_text()
-    page.get_by_role("button", name="Sync to WattCarbon").click()
+    # A form POST that redirects back here: wait for that page, or the reload below races it.
+    with page.expect_navigation():
+        page.get_by_role("button", name="Sync to WattCarbon").click()
 
     def synced():
         device.refresh_from_db()

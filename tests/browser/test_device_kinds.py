@@ -49,7 +49,9 @@ def test_a_device_of_each_kind_is_created_and_synced_in_the_browser(
     page.get_by_role("button", name="Save device").click()
     page.wait_for_url(re.compile(r"/devices/\d+/$"))
 
-    page.get_by_role("button", name="Sync to WattCarbon").click()
+    # A form POST that redirects back here: wait for that page, or a reload below races it.
+    with page.expect_navigation():
+        page.get_by_role("button", name="Sync to WattCarbon").click()
     device = Device.objects.get(organization=org, custom_id=f"DEV-{kind}")
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
