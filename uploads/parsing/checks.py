@@ -27,8 +27,9 @@ _US = timedelta(microseconds=1)
 
 
 def from_us(us: int) -> datetime:
-    """Microseconds since the Unix epoch as an aware UTC datetime (what the row reader gives)."""
-    return EPOCH + timedelta(microseconds=us)
+    """Microseconds since the Unix epoch (a Python or numpy integer) as an aware UTC datetime
+    (what the row reader gives)."""
+    return EPOCH + timedelta(microseconds=int(us))
 
 
 def to_us(ts: datetime) -> int:

@@ -28,7 +28,7 @@ import math
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +37,7 @@ from django.db import IntegrityError, connection, transaction
 
 from sites.models import Meter
 from uploads.models import Reading, ReadingRollup, RollupGranularity
+from uploads.parsing.checks import from_us
 from uploads.services import rollups
 from uploads.services.staging import staged_batches
 
@@ -51,7 +52,6 @@ SQLITE_ROWS = 5000
 # Rows encoded per COPY write: about 5 MB of binary.
 COPY_WRITE_ROWS = 100_000
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US
 # PostgreSQL's binary timestamps count microseconds from 2000-01-01 UTC.
@@ -184,10 +184,6 @@ def _meter_slices(rows: Rows) -> Iterator[tuple[int, slice]]:
         yield int(rows.meter_id[s]), slice(s, e)
 
 
-def _dt(us: int) -> datetime:
-    return EPOCH + timedelta(microseconds=int(us))
-
-
 def readings_store_staged(
     *, path: Path, upload_id: int, organization_id: int, progress: Callable[[int], None] | None = None
 ) -> int:
@@ -225,8 +221,8 @@ def _stored_in_span(rows: Rows) -> set[int]:
     meters, los, his = [], [], []
     for meter_id, part in _meter_slices(rows):
         meters.append(meter_id)
-        los.append(_dt(rows.ts_us[part.start]))
-        his.append(_dt(rows.ts_us[part.stop - 1]))
+        los.append(from_us(rows.ts_us[part.start]))
+        his.append(from_us(rows.ts_us[part.stop - 1]))
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT t.m FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[]) AS t(m, lo, hi) "  # noqa: S608
@@ -274,7 +270,7 @@ def _store_chunk_pg(rows: Rows, upload_id: int, progress, before: int) -> int:
 
 def _touched_days(rows: Rows) -> list[tuple[int, datetime, datetime]]:
     return rollups.day_ranges(
-        spans=[(m, _dt(rows.ts_us[s.start]), _dt(rows.ts_us[s.stop - 1])) for m, s in _meter_slices(rows)]
+        spans=[(m, from_us(rows.ts_us[s.start]), from_us(rows.ts_us[s.stop - 1])) for m, s in _meter_slices(rows)]
     )
 
 
@@ -338,11 +334,11 @@ def _rollups_of_new(cursor, rows: Rows) -> None:
     for meter_id, part in _meter_slices(rows):
         ts, value = rows.ts_us[part], rows.value[part]
         first_day, last_day = ts[0] // DAY_US, ts[-1] // DAY_US
-        edges += [(meter_id, _dt(d * DAY_US), _dt((d + 1) * DAY_US)) for d in sorted({first_day, last_day})]
+        edges += [(meter_id, from_us(d * DAY_US), from_us((d + 1) * DAY_US)) for d in sorted({first_day, last_day})]
         inside = (ts >= (first_day + 1) * DAY_US) & (ts < last_day * DAY_US)
         if not inside.any():
             continue
-        inner.append((meter_id, _dt((first_day + 1) * DAY_US), _dt(last_day * DAY_US)))
+        inner.append((meter_id, from_us((first_day + 1) * DAY_US), from_us(last_day * DAY_US)))
         ts, value = ts[inside], value[inside]
         for granularity, width in ((RollupGranularity.HOUR, HOUR_US), (RollupGranularity.DAY, DAY_US)):
             records.append(_bucket_records(meter_id, granularity, ts, value, width))
@@ -390,7 +386,7 @@ def _store_chunk_sqlite(rows: Rows, upload_id: int, progress, before: int) -> in
         extras = [None] * len(batch) if batch.extra is None else batch.extra.tolist()
         columns = zip(batch.meter_id.tolist(), batch.ts_us.tolist(), batch.value.tolist(), extras, strict=True)
         readings = [
-            Reading(meter_id=m, ts=_dt(t), value=v, extra=None if x is None else json.loads(x), upload_id=upload_id)
+            Reading(meter_id=m, ts=from_us(t), value=v, extra=None if x is None else json.loads(x), upload_id=upload_id)
             for m, t, v, x in columns
             if m in ours
         ]
