@@ -11,6 +11,7 @@ import hashlib
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit, urlunsplit
 
@@ -177,12 +178,14 @@ class ExchangeLog:
     _urls: dict[str, str] = field(default_factory=dict)  # url -> its stored form, computed once
 
     def add(self, *, method: str, url: str, status_code: int | None, duration_ms: float, error: str = "",
-            request_bytes: int = 0) -> None:  # fmt: skip
+            request_bytes: int = 0, at: datetime | None = None) -> None:  # fmt: skip
+        """One exchange; `at` is when its answer came (default: now)."""
         shown = self._urls.get(url)
         if shown is None:
             shown = self._urls[url] = safe_url(url)[:500]
         self.rows.append((self.organization_id, self.vendor, method, shown, status_code, round(duration_ms, 2), error,
-                          request_bytes, self.delivery_id, self.meter_id, self.device_id, timezone.now()))  # fmt: skip
+                          request_bytes, self.delivery_id, self.meter_id, self.device_id,
+                          at or timezone.now()))  # fmt: skip
         if len(self.rows) >= self.batch_size:
             self.flush()
 

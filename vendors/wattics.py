@@ -7,27 +7,27 @@ told) is INFERRED and lives in the block below: one edit corrects it.
 """
 
 import base64
+import email.message
 import html
-import http.client
 import json
 import math
 import re
-import socket
 import ssl
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
 from functools import lru_cache
+from types import SimpleNamespace
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import requests
 from requests.cookies import extract_cookies_to_jar
 from requests.structures import CaseInsensitiveDict
-from urllib3.util.wait import wait_for_read
 
+from vendors import pump
 from vendors.http import (
     ExchangeLog,
     VendorError,
@@ -178,7 +178,7 @@ class PacketBuilder:
 
     def _body(self, instant: datetime, fields: dict) -> bytes:
         packet = {"id": self.stream_id, "tsISO8601": format_local_ts(instant, self.tz), **fields}
-        return json.dumps(packet, separators=(",", ":")).encode()
+        return _COMPACT_JSON.encode(packet).encode()
 
     def build(self, ts: datetime, value: float, extra: dict | None) -> bytes:
         """The packet of one reading on its own (the register moves on for energy meters)."""
@@ -219,6 +219,10 @@ class PacketBuilder:
             pending = (ts + self.interval, fields, ts)
         if pending is not None:
             yield Packet(self._body(*pending[:2]), pending[0], pending[2])
+
+
+# One encoder for every packet: json.dumps with separators builds a new one per call.
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 
 
 def _measures(extra: dict | None, allowed: frozenset[str]) -> dict:
@@ -290,15 +294,14 @@ class PacketChannel:
     kept for the whole transmission, as Wattics asks, and never shared with another
     organization's credentials).
 
-    Thousands of one-packet POSTs made requests/urllib3's per-call work cost several times
-    the exchange itself, and with a worker's 200 threads each of its extra system calls
-    (timeouts set twice, a poll for a dropped connection, head and body written apart) is a
-    hand-over of the interpreter lock to another thread. So the request is prepared once by
-    the session (headers, credentials, cookies) and each packet is written, head and body
-    in one send, on an http.client connection opened through the vendor-address guard
-    (vendors.safety.guarded_socket: allowed host, checked addresses), and read back the
-    same way. Same contract as vendors.http.send(): each exchange is recorded in the
-    ExchangeLog, no answer is VendorUnreachable (and the connection is dropped)."""
+    The request is prepared once by the session (headers, credentials, cookies) and kept
+    as bytes; each packet is that head, its length and its body, written in one send. The
+    connection is opened here through the vendor-address guard
+    (vendors.safety.guarded_socket: allowed host, checked addresses; TLS verified against
+    requests' CA bundle) and carried by the process's packet loop (vendors.pump), which
+    writes a batch of packets and reads their answers while the run's thread waits once.
+    Same contract as vendors.http.send(): each exchange is recorded in the ExchangeLog, no
+    answer is VendorUnreachable (and the connection is dropped)."""
 
     def __init__(self, url: str, key: str):
         self.url = url
@@ -308,8 +311,7 @@ class PacketChannel:
         self._host = parts.hostname or ""
         self._target = parts.path + (f"?{parts.query}" if parts.query else "")
         self._host_header = parts.netloc.rpartition("@")[2]
-        self._sock: socket.socket | None = None
-        self._used_at = 0.0
+        self._conn: pump.Connection | None = None
         self._prepared: requests.PreparedRequest | None = None
         self._head = b""
         self._headers: dict[str, str] = {}
@@ -321,7 +323,7 @@ class PacketChannel:
             self._headers = headers
             self._session = s
             sent = {k: v for k, v in self._prepared.headers.items() if k.lower() not in _NOT_SENT_HEADERS}
-            # A body that is not compressed is read as it is (http.client does not decode).
+            # A body that is not compressed is read as it is.
             lines = [f"POST {self._target} HTTP/1.1", f"Host: {self._host_header}", "Accept-Encoding: identity"]
             for name, value in sent.items():
                 if not _HEADER_NAME.fullmatch(name) or _ILLEGAL_HEADER_VALUE.search(value):
@@ -330,62 +332,78 @@ class PacketChannel:
             self._head = ("\r\n".join(lines) + "\r\nContent-Length: ").encode("latin-1")
         return self._prepared
 
-    def _connection(self) -> socket.socket:
-        idle = time.monotonic() - self._used_at > IDLE_CHECK_SECONDS
-        if self._sock is not None and idle and wait_for_read(self._sock, timeout=0.0):
-            self.close()  # closed by the vendor meanwhile
-        if self._sock is None:
-            connect, read = timeouts()
+    def _connection(self) -> pump.Connection:
+        if self._conn is not None and not self._conn.is_open:
+            self.close()  # closed by the vendor meanwhile (the loop saw it)
+        if self._conn is None:
+            connect, _ = timeouts()
             sock = guarded_socket(self.url, connect_timeout=connect)
-            try:
-                sock.settimeout(read)
-                if self._https:
-                    sock = _tls_context().wrap_socket(sock, server_hostname=self._host)
-            except BaseException:
-                sock.close()
-                raise
-            self._sock = sock
-        return self._sock
+            tls = _tls_context() if self._https else None
+            self._conn = pump.pump.connect(sock, tls=tls, server_hostname=self._host, timeout=connect)
+        return self._conn
 
     def close(self) -> None:
-        sock, self._sock = self._sock, None
-        if sock is not None:
-            sock.close()
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
 
     def post(self, body: bytes, headers: dict[str, str], log: ExchangeLog) -> requests.Response:
+        """One packet's answer; raises VendorUnreachable when it got none."""
+        (answered, failure) = self.post_many([body], headers, log, until=0.0)
+        if failure is not None:
+            raise failure
+        return answered[0]
+
+    def post_many(self, bodies: Sequence[bytes], headers: dict[str, str], log: ExchangeLog, *,
+                  until: float) -> tuple[list[requests.Response], VendorUnreachable | None]:  # fmt: skip
+        """POST `bodies` in order, one request each, and the answers of those sent: all of
+        them, or up to the first answer the caller must look at before the next (not a
+        2xx, a cookie set, the connection closing), or up to `until` (time.monotonic(),
+        after the first). The second item is the VendorUnreachable of the body after the
+        last answered one when that exchange got no answer."""
         s = session(self.key)
         started = time.perf_counter()
-        connected = False
         try:
             request = self._template(s, headers)
-            sock = self._connection()
-            connected = True
-            # Head and body in one write: one TCP segment, one wake-up at the vendor.
-            sock.sendall(b"%b%d\r\n\r\n%b" % (self._head, len(body), body))
-            raw = http.client.HTTPResponse(sock, method="POST")
-            raw.begin()
-            content = raw.read()
-        except (OSError, http.client.HTTPException, requests.RequestException) as exc:
+            conn = self._connection()
+        except (OSError, requests.RequestException) as exc:
+            self._dropped()
+            return [], no_answer(_as_request_error(exc, connected=False), method="POST", url=self.url, log=log,
+                                 session_key=self.key, started=started, request_bytes=len(bodies[0]))  # fmt: skip
+        _, read = timeouts()
+        answered: list[requests.Response] = []
+        answers = conn.exchange_many(self._head, bodies, until=until, read_timeout=read)
+        for body, answer in zip(bodies, answers, strict=False):  # the answers: a prefix
+            if isinstance(answer, pump.NoAnswer):
+                self._dropped()
+                return answered, no_answer(_as_request_error(answer.error, connected=True), method="POST",
+                                           url=self.url, log=log, session_key=self.key,
+                                           started=time.perf_counter() - answer.seconds,
+                                           request_bytes=len(body))  # fmt: skip
+            answered.append(self._response(answer, request, s, body, log))
+        if not conn.is_open:
             self.close()
-            self._prepared = None  # made for the session dropped now
-            raise no_answer(_as_request_error(exc, connected=connected), method="POST", url=self.url, log=log,
-                            session_key=self.key, started=started, request_bytes=len(body)) from exc  # fmt: skip
-        self._used_at = time.monotonic()
-        if raw.will_close:
-            self.close()
+        return answered, None
+
+    def _dropped(self) -> None:
+        self.close()
+        self._prepared = None  # made for the session that no_answer drops
+
+    def _response(self, answer: pump.Answer, request: requests.PreparedRequest, s: requests.Session, body: bytes,
+                  log: ExchangeLog) -> requests.Response:  # fmt: skip
         response = requests.Response()
-        response.status_code = raw.status
-        response.reason = raw.reason
-        response._content = content
-        response.headers = CaseInsensitiveDict(raw.getheaders())
+        response.status_code = answer.status
+        response.reason = answer.reason
+        response._content = answer.body
+        response.headers = CaseInsensitiveDict(answer.headers)
         response.url = self.url
         response.request = request
         if "Set-Cookie" in response.headers:
-            extract_cookies_to_jar(s.cookies, request, _CookieSource(raw))
+            extract_cookies_to_jar(s.cookies, request, _CookieSource(answer.headers))
             self._prepared = None  # the next packet carries the new cookies
-        log.add(method="POST", url=self.url, status_code=response.status_code, request_bytes=len(body),
-                error="" if response.status_code < 400 else error_words(response),
-                duration_ms=(time.perf_counter() - started) * 1000)  # fmt: skip
+        log.add(method="POST", url=self.url, status_code=answer.status, request_bytes=len(body),
+                error="" if answer.status < 400 else error_words(response),
+                duration_ms=answer.seconds * 1000, at=answer.at)  # fmt: skip
         return response
 
 
@@ -394,8 +412,6 @@ _HEADER_NAME = re.compile(r"[^:\s][^:\r\n]*")
 _ILLEGAL_HEADER_VALUE = re.compile(r"\n(?![ \t])|\r(?![ \t\n])")
 # Headers of the prepared request that the channel sets itself, or that do not apply.
 _NOT_SENT_HEADERS = frozenset({"host", "content-length", "accept-encoding", "transfer-encoding"})
-# A connection idle for longer is checked for a close by the vendor before it is used again.
-IDLE_CHECK_SECONDS = 1.0
 
 
 @lru_cache(maxsize=1)
@@ -405,10 +421,14 @@ def _tls_context() -> ssl.SSLContext:
 
 
 class _CookieSource:
-    """What requests' extract_cookies_to_jar reads from a response: the http.client response."""
+    """What requests' extract_cookies_to_jar reads from a response: `_original_response.msg`,
+    the headers with every Set-Cookie line (http.cookiejar calls get_all)."""
 
-    def __init__(self, raw: http.client.HTTPResponse):
-        self._original_response = raw
+    def __init__(self, headers: list[tuple[str, str]]):
+        msg = email.message.Message()
+        for name, value in headers:
+            msg[name] = value
+        self._original_response = SimpleNamespace(msg=msg)
 
 
 def _as_request_error(exc: BaseException, *, connected: bool) -> requests.RequestException:
@@ -443,6 +463,20 @@ class WatticsClient:
             response = self.channel.post(body, self.headers, self.log)
         except VendorUnreachable as exc:
             return Result.failed(exc)
+        return self._result(response)
+
+    def push_many(self, bodies: Sequence[bytes], *, until: float) -> list[Result]:
+        """The results of `bodies` pushed in order on the stream's connection: one per
+        packet sent, a prefix of `bodies`. It stops after a packet that was not
+        acknowledged at the HTTP level (an error, no answer, a new cookie) or once `until`
+        (time.monotonic()) has passed: the caller acts on the last result, then goes on."""
+        answered, failure = self.channel.post_many(bodies, self.headers, self.log, until=until)
+        results = [self._result(response) for response in answered]
+        if failure is not None:
+            results.append(Result.failed(failure))
+        return results
+
+    def _result(self, response: requests.Response) -> Result:
         if response.status_code == 200:
             if DISCARDED_STATUS.encode() in response.content:
                 # Checked on the raw bytes first: parsing every "ok" answer costs time.

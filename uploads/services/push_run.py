@@ -14,14 +14,17 @@ vendor"; rows it can no longer take are "not sendable", with the reason in the n
 A run never assumes that an earlier run sent something because it was an earlier run.
 """
 
+import functools
 import hashlib
 import json
 import logging
 import time
 from datetime import datetime, timedelta
 from enum import Enum
+from typing import cast
 
 from django.conf import settings
+from django.db import connection, models
 from django.db.models import Q
 from django.utils import timezone
 
@@ -97,6 +100,23 @@ def span_rows(*, meter_id: int, target: str, first_ts: datetime, last_ts: dateti
     return Reading.objects.filter(meter_id=meter_id, ts__gte=first_ts, ts__lte=last_ts).count()
 
 
+_PROGRESS_FIELDS = ("sent", "acknowledged", "rejected", "already_at_vendor", "not_sendable", "note", "progress_at",
+                    "cursor_ts", "last_error", "heartbeat_at", "updated_at")  # fmt: skip
+
+
+def _delivery_field(name: str) -> models.Field:
+    return cast(models.Field, Delivery._meta.get_field(name))
+
+
+@functools.cache
+def _progress_sql() -> str:
+    """UPDATE of a run's progress, fenced like `PushRun._mine()` (names from the model)."""
+    name = connection.ops.quote_name
+    sets = ", ".join(f"{name(_delivery_field(f).column)} = %s" for f in _PROGRESS_FIELDS)
+    fence = " AND ".join(f"{name(_delivery_field(f).column)} = %s" for f in ("id", "status", "attempts"))
+    return f"UPDATE {name(Delivery._meta.db_table)} SET {sets} WHERE {fence}"  # noqa: S608 - names from the model
+
+
 def _duration(seconds: float) -> str:
     if seconds >= 3600:
         return f"{seconds / 3600:g} h"
@@ -145,6 +165,18 @@ class PushRun:
                 "progress_at": self.progress_at, "cursor_ts": self.cursor_ts,
                 "last_error": self.last_error[:4000]}  # fmt: skip
 
+    def _save_progress(self) -> bool:
+        """The checkpoint's write: `_mine().update(heartbeat_at=now, updated_at=now,
+        **_counts())` as one plain statement. Hundreds of runs checkpoint every second in
+        one worker, and building the ORM query each time cost four times the statement."""
+        now = timezone.now()
+        values = {**self._counts(), "heartbeat_at": now, "updated_at": now}
+        params = [_delivery_field(name).get_db_prep_value(values[name], connection) for name in _PROGRESS_FIELDS]
+        params += [self.delivery.pk, DeliveryStatus.PUSHING.value, self.attempt]
+        with connection.cursor() as cursor:
+            cursor.execute(_progress_sql(), params)
+            return cursor.rowcount > 0
+
     def acknowledge(self, n: int = 1) -> None:
         """n rows acknowledged by the vendor: progress."""
         self.acknowledged += n
@@ -165,8 +197,7 @@ class PushRun:
         """Save progress, flush the exchange log. CLAIM_LOST if the run lost its claim;
         HANDED_BACK when its slice of the worker's time is used up."""
         self.log.flush()
-        now = timezone.now()
-        if not self._mine().update(heartbeat_at=now, updated_at=now, **self._counts()):
+        if not self._save_progress():
             logger.info("delivery %s: claim lost (cancelled or taken over); stopping", self.delivery.pk)
             return RunEnd.CLAIM_LOST
         self._since_checkpoint = 0
@@ -177,6 +208,10 @@ class PushRun:
         if time.monotonic() - self.began > RUN_SLICE_SECONDS:
             return self.hand_back(0, "")
         return None
+
+    def checkpoint_due(self) -> float:
+        """When (time.monotonic()) the next checkpoint is due by time."""
+        return self._checkpoint_at + CHECKPOINT_SECONDS
 
     def tick(self, n: int = 1) -> RunEnd | None:
         """Count n items done; checkpoint when due."""

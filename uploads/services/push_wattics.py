@@ -14,7 +14,9 @@ Then it continues strictly after that latest packet. When the answer cannot be r
 run goes on from our own record of what Wattics acknowledged, and the note says so.
 """
 
+from collections import deque
 from datetime import datetime
+from itertools import islice
 
 from django.conf import settings
 from django.db.models import Max, Min, Q, Sum
@@ -22,7 +24,7 @@ from django.db.models import Max, Min, Q, Sum
 from core.db import connection_give_back
 from sites.models import PacketFormat
 from uploads.models import Delivery, Reading, Target
-from uploads.services.push_run import PushRun, RunEnd
+from uploads.services.push_run import CHECKPOINT_PACKETS, PushRun, RunEnd
 from vendors.http import VendorRefused, VendorTransient
 from vendors.models import Vendor
 from vendors.wattics import (
@@ -31,6 +33,7 @@ from vendors.wattics import (
     Outcome,
     Packet,
     PacketBuilder,
+    Result,
     Stream,
     WatticsClient,
     format_local_ts,
@@ -213,28 +216,37 @@ class WatticsRun(PushRun):
     def push_all(
         self, client: WatticsClient, builder: PacketBuilder, *, opening: bool, after: datetime | None
     ) -> RunEnd | None:
-        for packet in builder.packets(self._unsent_rows(), opening=opening, after=after):
-            acknowledged = self.push_one(client, packet)
-            if isinstance(acknowledged, RunEnd):
-                return acknowledged
-            if packet.row_ts is None:
-                continue
-            self.sent += 1
-            if acknowledged:
-                self.acknowledge()
-            else:
-                self.rejected += 1
-            self.cursor_ts = packet.row_ts
-            if ended := self.tick():
-                return ended
-        return None
+        """Send the packets in order, a batch at a time: the process's packet loop sends a
+        batch while this thread waits once (vendors.pump), and hands it back at the first
+        packet this run must look at, or when the next checkpoint is due."""
+        packets = builder.packets(self._unsent_rows(), opening=opening, after=after)
+        waiting: deque[Packet] = deque()
+        while True:
+            waiting.extend(islice(packets, CHECKPOINT_PACKETS - len(waiting)))
+            if not waiting:
+                return None
+            for result in client.push_many([p.body for p in waiting], until=self.checkpoint_due()):
+                packet = waiting.popleft()
+                acknowledged = self.push_one(client, packet, result)
+                if isinstance(acknowledged, RunEnd):
+                    return acknowledged
+                if packet.row_ts is None:
+                    continue
+                self.sent += 1
+                if acknowledged:
+                    self.acknowledge()
+                else:
+                    self.rejected += 1
+                self.cursor_ts = packet.row_ts
+                if ended := self.tick():
+                    return ended
 
-    def push_one(self, client: WatticsClient, packet: Packet) -> bool | RunEnd:
-        """Send one packet until Wattics answers it: True if acknowledged, False if refused
-        (or how the run ended meanwhile)."""
+    def push_one(self, client: WatticsClient, packet: Packet, result: Result) -> bool | RunEnd:
+        """Go on from a packet's first result until Wattics answers it: True if acknowledged,
+        False if refused (or how the run ended meanwhile). A transient failure is waited
+        out here, and the packet alone sent again."""
         failures = 0
         while True:
-            result = client.push(packet.body)
             outcome = result.outcome
             if outcome is Outcome.ACKNOWLEDGED:
                 return True
@@ -251,6 +263,7 @@ class WatticsRun(PushRun):
             failures += 1
             if ended := self.wait_after_failure(failures, result.message, result.retry_after):
                 return ended
+            result = client.push(packet.body)
 
 
 def push_wattics(delivery) -> RunEnd:
